@@ -1,0 +1,1 @@
+"""The stages of sgmft: extract (stage one), fit (stage two), report and predict."""

@@ -1,0 +1,32 @@
+"""The best checkpoint of a run: head weights plus everything needed to use them on their own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from sgmft_cache import SgmftError
+from pipeline.head import HeadConfig, SGMFTHead
+
+
+def save_checkpoint(path: Path, head: SGMFTHead, state: dict, info: dict) -> None:
+    """`info` carries labels, cache fingerprint, encoder model, variant and fit config."""
+    torch.save({"head_config": head.cfg.to_dict(), "state_dict": state, **info}, path)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[SGMFTHead, dict]:
+    """(head in eval mode with the saved weights, the rest of the checkpoint: labels, fingerprint, ...)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.exists():
+        raise SgmftError(f"{path}: no checkpoint here (a run directory of `sgmft fit` holds checkpoint.pt)")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # a truncated or foreign file
+        raise SgmftError(f"{path}: not a readable sgmft checkpoint ({type(e).__name__}: {e})") from None
+    head = SGMFTHead(HeadConfig.from_dict(ckpt["head_config"])).to(device)
+    head.load_state_dict(ckpt["state_dict"])
+    head.eval()
+    info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "head_config")}
+    return head, info

@@ -1,0 +1,68 @@
+"""The cached splits fit trains, chooses and tests on — loaded once, kept in memory."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sgmft_cache import CacheError, CacheMeta, SplitData, list_splits, load_split, validate
+from pipeline.splits import stratified_holdout
+
+
+@dataclass(frozen=True)
+class CachedSplits:
+    """What a cache holds for fitting, before any seed-dependent carving."""
+
+    path: str
+    meta: CacheMeta
+    train: SplitData
+    val: SplitData | None
+    test: SplitData
+
+
+@dataclass(frozen=True)
+class FitData:
+    meta: CacheMeta
+    train: SplitData  # labelled rows only
+    val: SplitData  # labelled rows only
+    test: SplitData  # labelled rows only
+    val_source: str  # where the validation rows came from, for the report
+
+
+def load_cached_splits(path: str) -> CachedSplits:
+    """Read train, test and (when present) val of a cache, with one clear error for each problem."""
+    meta = validate(path)
+    present = list_splits(path)
+    for needed in ("train", "test"):
+        if needed not in present:
+            raise CacheError(
+                f"{path}: split '{needed}' is missing (present: {', '.join(present) or 'none'}); "
+                f"fit needs train and test — run `sgmft extract --split {needed}`"
+            )
+    val = load_split(path, "val") if "val" in present else None
+    return CachedSplits(path, meta, load_split(path, "train"), val, load_split(path, "test"))
+
+
+def prepare(splits: CachedSplits, val_fraction: float, seed: int) -> FitData:
+    """Labelled train/val/test; val is the cache's own split or a stratified seeded carve-out of train."""
+    train = _labelled(splits.train)
+    classes = sorted(set(train.label.tolist()))
+    if len(classes) < 2:
+        names = [splits.meta.labels[c] for c in classes]
+        raise CacheError(
+            f"{splits.path}: /train has labelled rows of {len(classes)} class(es) {names}; fit needs at least two"
+        )
+    test = _labelled(splits.test)
+    if len(test) == 0:
+        raise CacheError(f"{splits.path}: /test has no labelled rows, so there is nothing to evaluate on")
+    if splits.val is not None and len(_labelled(splits.val)):
+        return FitData(splits.meta, train, _labelled(splits.val), test, "the cache's val split")
+    held = stratified_holdout(train.label.numpy(), val_fraction, seed)
+    if held.all() or not held.any():
+        raise CacheError(f"{splits.path}: /train has too few rows ({len(train)}) to hold out a validation set")
+    source = f"{val_fraction:.0%} of train, stratified, seed {seed}"
+    return FitData(splits.meta, train.subset(np.flatnonzero(~held)), train.subset(np.flatnonzero(held)), test, source)
+
+
+def _labelled(split: SplitData) -> SplitData:
+    return split.subset(np.flatnonzero(split.label.numpy() >= 0))

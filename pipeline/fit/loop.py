@@ -1,0 +1,85 @@
+"""One training epoch and one evaluation pass over tensors already in memory."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sgmft_cache import SplitData
+from pipeline.head import SGMFTHead
+
+
+@dataclass(frozen=True)
+class Batches:
+    """A split's features and labels on the training device."""
+
+    text: torch.Tensor  # [N, D]
+    image: torch.Tensor  # [N, D]
+    label: torch.Tensor  # [N]
+
+    @classmethod
+    def of(cls, split: SplitData, device: torch.device) -> "Batches":
+        return cls(split.text.to(device), split.image.to(device), split.label.to(device))
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float
+    accuracy: float
+    logits: np.ndarray  # [N, C]
+    fusion: np.ndarray | None  # [N, D_fuse] M_fuse, when asked for
+
+
+def train_epoch(
+    head: SGMFTHead,
+    opt: torch.optim.Optimizer,
+    data: Batches,
+    batch_size: int,
+    generator: torch.Generator,
+    on_step: Callable[[int, float, float], None] = lambda steps, loss, acc: None,
+    report_every: int = 25,
+) -> tuple[float, float]:
+    """One pass in a seeded random order; returns the mean loss and accuracy over the epoch.
+
+    `on_step(steps, running_loss, running_acc)` is called every `report_every` steps (reading the
+    running figures waits for the device, so not on every step)."""
+    head.train()
+    order = torch.randperm(len(data), generator=generator).to(data.label.device)
+    loss_sum = torch.zeros((), device=data.label.device)
+    correct = torch.zeros((), dtype=torch.long, device=data.label.device)
+    for step, start in enumerate(range(0, len(data), batch_size), 1):
+        idx = order[start : start + batch_size]
+        logits = head(data.text[idx], data.image[idx])
+        loss = F.cross_entropy(logits, data.label[idx])  # (18-19)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.detach().argmax(dim=1) == data.label[idx]).sum()
+        if step % report_every == 0:
+            seen = start + len(idx)
+            on_step(report_every, float(loss_sum) / seen, float(correct) / seen)
+    on_step(step % report_every, float(loss_sum) / len(data), float(correct) / len(data))
+    return float(loss_sum) / len(data), float(correct) / len(data)
+
+
+@torch.no_grad()
+def evaluate(head: SGMFTHead, data: Batches, batch_size: int = 1024, with_fusion: bool = False) -> Evaluation:
+    head.eval()
+    logits, fusion = [], []
+    for start in range(0, len(data), batch_size):
+        t, v = data.text[start : start + batch_size], data.image[start : start + batch_size]
+        m_fuse = head.fuse(t, v)
+        logits.append(head.classifier(m_fuse))
+        if with_fusion:
+            fusion.append(m_fuse)
+    all_logits = torch.cat(logits)
+    loss = float(F.cross_entropy(all_logits, data.label))
+    acc = float((all_logits.argmax(dim=1) == data.label).float().mean())
+    return Evaluation(loss, acc, all_logits.cpu().numpy(), torch.cat(fusion).cpu().numpy() if with_fusion else None)

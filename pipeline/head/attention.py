@@ -1,0 +1,50 @@
+"""Multi-head scaled dot-product attention over [batch, length, D], with an exact one-key fast path."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+    """softmax(Q Kᵀ / sqrt(d_k)) V per head; q [B, Lq, D], k/v [B, Lk, D] -> [B, Lq, D]."""
+    b, lq, d = q.shape
+    split = lambda x: x.view(b, x.shape[1], heads, d // heads).transpose(1, 2)  # noqa: E731  (B, h, L, D/h)
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v))  # (B, h, Lq, D/h)
+    return out.transpose(1, 2).reshape(b, lq, d)
+
+
+def project_and_attend(
+    query: torch.Tensor,
+    key_value: torch.Tensor,
+    q_proj: nn.Module,
+    k_proj: nn.Module,
+    values: torch.Tensor,
+    heads: int,
+    fast: bool = True,
+) -> torch.Tensor:
+    """MultiHead(query W^Q, key_value W^K, values) before the output projection.
+
+    `values` = key_value W^V is passed in computed, so that blocks sharing one value
+    projection (SA and CA of eqs. 8-9) compute it once. With a single key the softmax is
+    exactly 1 and every query receives that key's value: Q and K need not be computed.
+    """
+    if fast and key_value.shape[1] == 1:
+        return values.expand(-1, query.shape[1], -1)
+    return attend(q_proj(query), k_proj(key_value), values, heads)
+
+
+class MultiHeadAttention(nn.Module):
+    """Standard multi-head attention: queries from `query`, keys and values from `key_value`."""
+
+    def __init__(self, dim: int, heads: int, fast: bool = True):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"embed_dim {dim} is not divisible by {heads} heads")
+        self.heads, self.fast = heads, fast
+        self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, query: torch.Tensor, key_value: torch.Tensor) -> torch.Tensor:
+        mixed = project_and_attend(query, key_value, self.q, self.k, self.v(key_value), self.heads, self.fast)
+        return self.out(mixed)

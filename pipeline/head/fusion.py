@@ -1,0 +1,144 @@
+"""Fusion modules: the SFM (eq. 17) and the alternatives of Tables 2-3, all (text, image) -> M_fuse."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pipeline.head.attention import MultiHeadAttention
+from pipeline.head.ffn import FeedForward
+
+
+class AttentionSublayer(nn.Module):
+    """LayerNorm(x + MultiHead(x, context)); self-attention when context is x itself."""
+
+    def __init__(self, dim: int, heads: int, fast: bool = True):
+        super().__init__()
+        self.attn, self.norm = MultiHeadAttention(dim, heads, fast), nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + self.attn(x, context))
+
+
+class SimilarityFusion(nn.Module):
+    """SFM: layers of symmetric cross-attention, then M_fuse = CA(X_text) ⊕ CA(X_image) (eq. 17)."""
+
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2, fast: bool = True):
+        super().__init__()
+        self.text_to_image = nn.ModuleList(AttentionSublayer(dim, heads, fast) for _ in range(layers))
+        self.image_to_text = nn.ModuleList(AttentionSublayer(dim, heads, fast) for _ in range(layers))
+        self.out_dim = dim
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        for t2i, i2t in zip(self.text_to_image, self.image_to_text):
+            text, image = t2i(text, image), i2t(image, text)  # both read the previous layer
+        return (text + image).mean(dim=1)  # (17) ⊕ = element-wise sum; (B, L, D) -> (B, D)
+
+
+class CoAttentionLayer(nn.Module):
+    """One stream of a co-attention layer: self-attention, cross-attention to the other stream, FFN."""
+
+    def __init__(self, dim: int, heads: int, hidden: int, fast: bool = True):
+        super().__init__()
+        self.self_attn = AttentionSublayer(dim, heads, fast)
+        self.cross_attn = AttentionSublayer(dim, heads, fast)
+        self.ffn = FeedForward(dim, hidden)
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return self.ffn(self.cross_attn(self.self_attn(x, x), other))
+
+
+class CoAttention(nn.Module):
+    """Symmetric co-attention (METER/ViLBERT style): both streams attend to each other every layer."""
+
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2, fast: bool = True):
+        super().__init__()
+        self.text_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden, fast) for _ in range(layers))
+        self.image_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden, fast) for _ in range(layers))
+        self.out_dim = dim
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        for text_layer, image_layer in zip(self.text_layers, self.image_layers):
+            text, image = text_layer(text, image), image_layer(image, text)
+        return (text + image).mean(dim=1)
+
+
+class AsymmetricCoAttention(nn.Module):
+    """mPLUG-style: only the text stream queries the image; the image features pass unchanged."""
+
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2, fast: bool = True):
+        super().__init__()
+        self.text_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden, fast) for _ in range(layers))
+        self.out_dim = dim
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        for layer in self.text_layers:
+            text = layer(text, image)
+        return text.mean(dim=1)  # the text stream carries the fused representation
+
+
+class MergeAttention(nn.Module):
+    """Concatenate the two streams along the sequence, then self-attention layers over both."""
+
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2, fast: bool = True):
+        super().__init__()
+        self.attn = nn.ModuleList(AttentionSublayer(dim, heads, fast) for _ in range(layers))
+        self.ffn = nn.ModuleList(FeedForward(dim, hidden) for _ in range(layers))
+        self.out_dim = dim
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        n_text = text.shape[1]
+        x = torch.cat([text, image], dim=1)  # (B, L_t + L_i, D): attention over a real sequence
+        for attn, ffn in zip(self.attn, self.ffn):
+            x = ffn(attn(x, x))
+        return x[:, :n_text].mean(dim=1) + x[:, n_text:].mean(dim=1)  # text ⊕ image positions
+
+
+class SumFusion(nn.Module):
+    """No fusion module: M_fuse = text ⊕ image."""
+
+    def __init__(self, dim: int, *_, **__):
+        super().__init__()
+        self.out_dim = dim
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return (text + image).mean(dim=1)
+
+
+class ConcatFusion(nn.Module):
+    """Feature-level fusion: M_fuse = [text; image] (2D wide)."""
+
+    def __init__(self, dim: int, *_, **__):
+        super().__init__()
+        self.out_dim = 2 * dim
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return torch.cat([text, image], dim=-1).mean(dim=1)
+
+
+class SelectFusion(nn.Module):
+    """One modality alone (text-only / image-only baselines)."""
+
+    def __init__(self, dim: int, *_, modality: str = "text", **__):
+        super().__init__()
+        self.modality, self.out_dim = modality, dim
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return (text if self.modality == "text" else image).mean(dim=1)
+
+
+FUSIONS = {
+    "sfm": SimilarityFusion,
+    "co-attention": CoAttention,
+    "asym-co-attention": AsymmetricCoAttention,
+    "merge-attention": MergeAttention,
+    "sum": SumFusion,
+    "concat": ConcatFusion,
+    "text": lambda *a, **k: SelectFusion(*a, modality="text", **k),
+    "image": lambda *a, **k: SelectFusion(*a, modality="image", **k),
+}
+
+
+def build_fusion(name: str, dim: int, heads: int, hidden: int, layers: int, fast: bool) -> nn.Module:
+    if name not in FUSIONS:
+        raise ValueError(f"unknown fusion {name!r}; choose from {', '.join(FUSIONS)}")
+    return FUSIONS[name](dim, heads, hidden, layers=layers, fast=fast)

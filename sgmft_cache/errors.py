@@ -1,0 +1,9 @@
+"""Errors a user can act on: the CLI prints them as one line, without a traceback."""
+
+
+class SgmftError(Exception):
+    """A problem with the user's input or environment, worded so that they can fix it."""
+
+
+class CacheError(SgmftError):
+    """A file that is not a valid sgmft feature cache, or one that does not fit the request."""

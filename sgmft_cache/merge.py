@@ -1,0 +1,133 @@
+"""Merging blocks of rows, and whole cache files, into one cache — keyed by post id."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+
+from sgmft_cache import layout as L
+from sgmft_cache.errors import CacheError
+
+
+def merge_rows(blocks: Sequence[L.Rows], order: Sequence[str] | None = None) -> L.Rows:
+    """One block holding each id once (first occurrence wins), rows sorted by `order` when given.
+
+    Skip entries keep the latest reason per id and are dropped for ids that now have features,
+    so a row skipped once and encoded on a later run is no longer listed as skipped.
+    """
+    blocks = [b for b in blocks if b is not None]
+    embed_dim = blocks[0].text.shape[1]
+    dtypes = {b.text.dtype for b in blocks if len(b)} | {b.image.dtype for b in blocks if len(b)}
+    dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float32)
+    rows = _concat([b for b in blocks if len(b)], embed_dim, dtype)
+    _, first = np.unique(rows.ids.astype(str), return_index=True)
+    keep = np.sort(first)
+    skips: dict[str, str] = {}
+    for b in blocks:
+        skips.update(zip(b.skipped_id.tolist(), b.skipped_reason.tolist()))
+    have = set(rows.ids[keep].tolist())
+    skipped = [(i, r) for i, r in skips.items() if i not in have]
+    if order is not None:
+        rank = {id_: k for k, id_ in enumerate(order)}
+        end = len(rank)
+        keep = keep[np.argsort([rank.get(i, end) for i in rows.ids[keep]], kind="stable")]
+        skipped.sort(key=lambda item: rank.get(item[0], end))
+    return L.Rows(
+        ids=rows.ids[keep],
+        text=rows.text[keep],
+        image=rows.image[keep],
+        label=rows.label[keep],
+        text_clean=rows.text_clean[keep],
+        skipped_id=np.array([i for i, _ in skipped], dtype=object),
+        skipped_reason=np.array([r for _, r in skipped], dtype=object),
+    )
+
+
+def _concat(blocks: Sequence[L.Rows], embed_dim: int, dtype) -> L.Rows:
+    if not blocks:
+        return L.Rows.empty(embed_dim, dtype)
+    cat = lambda name: np.concatenate([getattr(b, name) for b in blocks])  # noqa: E731
+    return L.Rows(
+        ids=cat("ids"),
+        text=np.concatenate([b.text.astype(dtype, copy=False) for b in blocks]),
+        image=np.concatenate([b.image.astype(dtype, copy=False) for b in blocks]),
+        label=cat("label"),
+        text_clean=cat("text_clean"),
+        skipped_id=np.empty(0, dtype=object),
+        skipped_reason=np.empty(0, dtype=object),
+    )
+
+
+def write_cache_atomically(
+    dest: Path, meta: L.CacheMeta, groups: dict[str, L.Rows], keep_from: Path | None = None
+) -> None:
+    """Write a cache holding `groups` (plus every other split of `keep_from`) and swap it in place.
+
+    The file appears under `dest` only once complete, so a crash at any point leaves either
+    the old cache or the new one, never a broken file.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as out:
+            L.write_meta(out, meta)
+            if keep_from is not None and keep_from.exists():
+                with h5py.File(keep_from, "r") as old:
+                    for split in old:
+                        if split not in groups:
+                            old.copy(old[split], out, name=split)
+            for split, rows in groups.items():
+                L.write_rows(out.create_group(split), rows)
+        _fsync(tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_split_rows(path: Path, split: str) -> L.Rows | None:
+    """All rows of one split of a cache file, or None when the file or split is absent."""
+    if not Path(path).exists():
+        return None
+    with h5py.File(path, "r") as f:
+        return L.read_rows(f[split]) if split in f else None
+
+
+def merge_caches(
+    sources: Iterable[str | Path], dest: str | Path, order: dict[str, Sequence[str]] | None = None
+) -> L.CacheMeta:
+    """Merge whole caches (e.g. one shard per rank) into `dest`, split by split, keyed by id.
+
+    All sources must share fingerprint, embed_dim and labels. `order` maps a split to the id
+    order its rows should follow (e.g. the manifest order); other splits keep source order.
+    """
+    from sgmft_cache.validate import validate
+
+    sources = [Path(s) for s in sources]
+    if not sources:
+        raise CacheError(f"{dest}: nothing to merge")
+    metas = [validate(s) for s in sources]
+    for src, meta in zip(sources[1:], metas[1:]):
+        why = metas[0].compatible_with(meta)
+        if why:
+            raise CacheError(f"{src}: cannot be merged with {sources[0]}: {why}")
+    splits: dict[str, list[L.Rows]] = {}
+    for src in sources:
+        with h5py.File(src, "r") as f:
+            for split in f:
+                splits.setdefault(split, []).append(L.read_rows(f[split]))
+    order = order or {}
+    merged = {split: merge_rows(blocks, order.get(split)) for split, blocks in splits.items()}
+    write_cache_atomically(Path(dest), metas[0], merged)
+    return metas[0]

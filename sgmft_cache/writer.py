@@ -1,0 +1,169 @@
+"""Appending rows of one split to a cache in chunks, so that no finished chunk is ever lost.
+
+Each flushed chunk becomes a small, complete cache file in `<cache>.staging/<split>/`, written
+under a temporary name and renamed into place; `commit` merges the committed split and the
+staged chunks into the cache (again written aside and swapped in). A process killed at any
+moment — SIGKILL included — leaves the cache and every finished chunk readable, and a new
+writer resumes from them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import h5py
+import numpy as np
+
+from sgmft_cache import layout as L
+from sgmft_cache.errors import CacheError
+from sgmft_cache.merge import merge_rows, read_split_rows, write_cache_atomically
+from sgmft_cache.validate import validate
+
+
+@dataclass(frozen=True)
+class CommitSummary:
+    split: str
+    rows: int  # rows with features now in the split
+    skipped: int  # ids listed as skipped, with a reason
+
+
+def staging_dir(path: str | Path) -> Path:
+    """Where the chunks of a cache wait to be committed."""
+    path = Path(path)
+    return path.with_name(path.name + ".staging")
+
+
+class CacheWriter:
+    """Buffers rows of one split and writes them to disk every `chunk_rows` rows."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        split: str,
+        meta: L.CacheMeta,
+        *,
+        chunk_rows: int = 512,
+        dtype: str = "float32",
+        overwrite: bool = False,
+    ):
+        self.path, self.split, self.meta = Path(path), split, meta
+        self.chunk_rows, self.dtype = chunk_rows, np.dtype(dtype)
+        if self.dtype not in L.FEATURE_DTYPES:
+            raise ValueError(f"feature dtype must be float32 or float16, not {dtype}")
+        self.chunks = staging_dir(self.path) / split
+        if overwrite:
+            self.path.unlink(missing_ok=True)
+            shutil.rmtree(staging_dir(self.path), ignore_errors=True)
+        self._check_existing()
+        self.chunks.mkdir(parents=True, exist_ok=True)
+        for stale in self.chunks.glob("*.tmp"):
+            stale.unlink()  # a chunk that was being written when its process died
+        self._buffer: list[L.Rows] = []
+        self._buffered = 0
+        self._next_chunk = 1 + max((int(p.stem.split("-")[1]) for p in self._chunk_files()), default=0)
+
+    def _chunk_files(self) -> list[Path]:
+        return sorted(self.chunks.glob("chunk-*.h5")) if self.chunks.exists() else []
+
+    def _check_existing(self) -> None:
+        files = [self.path] if self.path.exists() else []
+        files += sorted(staging_dir(self.path).glob("*/chunk-*.h5"))
+        for file in files:
+            why = validate(file).compatible_with(self.meta)
+            if why:
+                raise CacheError(
+                    f"{self.path}: holds features made differently ({why}); "
+                    "overwrite it (sgmft extract --overwrite) or write to another cache file"
+                )
+
+    def done_ids(self) -> set[str]:
+        """Ids of this split that already have features, committed or staged."""
+        done: set[str] = set()
+        for file in ([self.path] if self.path.exists() else []) + self._chunk_files():
+            with h5py.File(file, "r") as f:
+                if self.split in f:
+                    done.update(L.read_strings(f[self.split], L.ID).tolist())
+        return done
+
+    def add(self, ids: Sequence[str], text, image, label, text_clean: Sequence[str] | None = None) -> None:
+        """Buffer encoded rows; a chunk is written whenever `chunk_rows` rows are waiting."""
+        ids = np.asarray(list(ids), dtype=object)
+        n = len(ids)
+        text, image = _as_array(text, self.dtype), _as_array(image, self.dtype)
+        label = np.asarray(label, dtype=np.int64).reshape(-1)
+        if text.shape != (n, self.meta.embed_dim) or image.shape != (n, self.meta.embed_dim) or len(label) != n:
+            raise ValueError(
+                f"add() expects text/image [{n}, {self.meta.embed_dim}] and {n} labels; "
+                f"got {text.shape}, {image.shape}, {label.shape}"
+            )
+        clean = np.asarray(list(text_clean) if text_clean is not None else [""] * n, dtype=object)
+        no_skip = np.empty(0, dtype=object)
+        self._append(L.Rows(ids, text, image, label, clean, no_skip, no_skip), n)
+
+    def skip(self, ids: Sequence[str], reasons: Sequence[str]) -> None:
+        """Record rows that could not be encoded, each with a reason a person can act on."""
+        rows = L.Rows.empty(self.meta.embed_dim, self.dtype)
+        rows.skipped_id = np.asarray(list(ids), dtype=object)
+        rows.skipped_reason = np.asarray(list(reasons), dtype=object)
+        self._append(rows, 0)
+
+    def _append(self, rows: L.Rows, n: int) -> None:
+        self._buffer.append(rows)
+        self._buffered += n
+        if self._buffered >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered row as one chunk file (atomically)."""
+        if not self._buffer:
+            return
+        rows = merge_rows(self._buffer)
+        final = self.chunks / f"chunk-{self._next_chunk:06d}.h5"
+        tmp = final.with_suffix(".tmp")
+        with h5py.File(tmp, "w") as f:
+            L.write_meta(f, self.meta)
+            L.write_rows(f.create_group(self.split), rows)
+        os.replace(tmp, final)
+        self._next_chunk += 1
+        self._buffer, self._buffered = [], 0
+
+    def commit(self, order: Sequence[str] | None = None) -> CommitSummary:
+        """Merge the committed split and all staged chunks into the cache file; rows follow `order`."""
+        self.flush()
+        files = self._chunk_files()
+        blocks = [read_split_rows(self.path, self.split)] + [read_split_rows(p, self.split) for p in files]
+        blocks = [b for b in blocks if b is not None] or [L.Rows.empty(self.meta.embed_dim, self.dtype)]
+        rows = merge_rows(blocks, order)
+        write_cache_atomically(self.path, self.meta, {self.split: rows}, keep_from=self.path)
+        shutil.rmtree(self.chunks, ignore_errors=True)
+        if staging_dir(self.path).exists() and not any(staging_dir(self.path).iterdir()):
+            staging_dir(self.path).rmdir()
+        return CommitSummary(self.split, len(rows), len(rows.skipped_id))
+
+    def __enter__(self) -> "CacheWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # On error keep what was encoded (staged) for the next run; commit only on success.
+        if exc_type is None:
+            self.commit()
+        else:
+            self.flush()
+
+
+def _as_array(x, dtype: np.dtype) -> np.ndarray:
+    if hasattr(x, "detach"):  # a torch tensor
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x).astype(dtype, copy=False)
+
+
+def write_split(
+    path: str | Path, split: str, meta: L.CacheMeta, *, ids, text, image, label, text_clean=None, **kwargs
+) -> CommitSummary:
+    """Write (or extend) one split of a cache in one call — the simplest way to make a cache."""
+    writer = CacheWriter(path, split, meta, **kwargs)
+    writer.add(ids, text, image, label, text_clean)
+    return writer.commit()
