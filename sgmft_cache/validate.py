@@ -88,14 +88,10 @@ def _check_split(group: h5py.Group, meta: L.CacheMeta) -> None:
         raise CacheError(f"{where}/{L.LABEL} holds {int(labels[bad][0])}, outside -1..{len(meta.labels) - 1}")
     ids = L.read_strings(group, L.ID)
     if len(set(ids)) != len(ids):
-        dup = next(i for i, c in _counts(ids) if c > 1)
-        raise CacheError(f"{where}/{L.ID} repeats id {dup!r}")
+        uniq, counts = np.unique(ids.astype(str), return_counts=True)
+        raise CacheError(f"{where}/{L.ID} repeats id {str(uniq[counts > 1][0])!r}")
     if (L.SKIPPED_ID in group) != (L.SKIPPED_REASON in group) or (
         L.SKIPPED_ID in group and group[L.SKIPPED_ID].shape != group[L.SKIPPED_REASON].shape
     ):
         raise CacheError(f"{where}/{L.SKIPPED_ID} and {where}/{L.SKIPPED_REASON} do not match")
 
-
-def _counts(values: np.ndarray):
-    uniq, counts = np.unique(values.astype(str), return_counts=True)
-    return zip(uniq, counts)

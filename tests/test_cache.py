@@ -1,0 +1,167 @@
+"""The cache contract (SPEC §3): layout, writer (chunks, resume, order, skips), reader, validator."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from sgmft_cache import CacheError, CacheMeta, CacheWriter, load_split, merge_caches, staging_dir, validate, write_split
+
+META = CacheMeta(model="tiny", embed_dim=8, labels=("home", "work", "travel"), fingerprint="fp-1",
+                 extra={"precision": "fp32"})
+
+
+def _rows(n, seed=0, prefix="p"):
+    rng = np.random.default_rng(seed)
+    return dict(ids=[f"{prefix}{i}" for i in range(n)], text=rng.standard_normal((n, 8)),
+                image=rng.standard_normal((n, 8)), label=rng.integers(-1, 3, n),
+                text_clean=[f"词 {i}" for i in range(n)])
+
+
+def test_layout_names_dtypes_and_attributes(tmp_path):
+    path = tmp_path / "feats.h5"
+    rows = _rows(5)
+    write_split(path, "train", META, **rows)
+    write_split(path, "test", META, **_rows(3, seed=1, prefix="q"), dtype="float16")
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format"] == "sgmft-cache" and int(f.attrs["version"]) == 1
+        assert f.attrs["model"] == "tiny" and int(f.attrs["embed_dim"]) == 8
+        assert json.loads(f.attrs["labels"]) == ["home", "work", "travel"]
+        assert f.attrs["fingerprint"] == "fp-1" and f.attrs["precision"] == "fp32"
+        g = f["train"]
+        assert g["id"].asstr()[...].tolist() == rows["ids"]
+        assert g["text"].dtype == np.float32 and g["text"].shape == (5, 8)
+        assert g["label"].dtype == np.int64 and g["label"][...].tolist() == rows["label"].tolist()
+        assert g["text_clean"].asstr()[...].tolist() == rows["text_clean"]
+        np.testing.assert_allclose(g["image"][...], rows["image"], rtol=1e-6)
+        assert f["test/text"].dtype == np.float16  # the train split is kept when test is added
+    assert validate(path, require_splits=["train", "test"]).labels == META.labels
+
+
+def test_reader_loads_tensors_in_stored_order(tmp_path):
+    path = tmp_path / "feats.h5"
+    rows = _rows(4)
+    write_split(path, "val", META, **rows, dtype="float16")
+    data = load_split(path, "val")
+    assert data.ids == rows["ids"] and data.text.dtype == torch.float32 and data.label.dtype == torch.int64
+    np.testing.assert_allclose(data.text.numpy(), rows["text"].astype(np.float16).astype(np.float32))
+    assert data.text_clean == rows["text_clean"]
+
+
+def test_writer_flushes_chunks_and_resumes_from_them(tmp_path):
+    path = tmp_path / "feats.h5"
+    rows = _rows(10)
+    w = CacheWriter(path, "train", META, chunk_rows=4)
+    w.add(rows["ids"][:6], rows["text"][:6], rows["image"][:6], rows["label"][:6])
+    assert len(list((staging_dir(path) / "train").glob("chunk-*.h5"))) == 1  # 6 >= 4: one chunk on disk
+    del w  # the process "dies": no commit, the buffered rows were flushed as one chunk
+    w2 = CacheWriter(path, "train", META, chunk_rows=4)
+    assert w2.done_ids() == set(rows["ids"][:6])
+    w2.add(rows["ids"][6:], rows["text"][6:], rows["image"][6:], rows["label"][6:])
+    w2.skip(["bad-1"], ["image file not found: x.jpg"])
+    summary = w2.commit(order=list(reversed(rows["ids"])) + ["bad-1"])
+    assert (summary.rows, summary.skipped) == (10, 1)
+    assert not staging_dir(path).exists()
+    data = load_split(path, "train")
+    assert data.ids == list(reversed(rows["ids"]))
+    np.testing.assert_allclose(data.text.numpy(), rows["text"][::-1].astype(np.float32))
+    with h5py.File(path, "r") as f:
+        assert f["train/skipped_id"].asstr()[...].tolist() == ["bad-1"]
+        assert "not found" in f["train/skipped_reason"].asstr()[0]
+
+
+def test_retried_skip_is_replaced_by_its_row_and_first_row_wins(tmp_path):
+    path = tmp_path / "feats.h5"
+    w = CacheWriter(path, "train", META)
+    w.skip(["a"], ["unreadable image"])
+    w.commit()
+    w = CacheWriter(path, "train", META)
+    assert w.done_ids() == set()  # a skipped row is retried
+    w.add(["a", "b"], np.ones((2, 8)), np.ones((2, 8)), [0, 1])
+    w.add(["a"], np.zeros((1, 8)), np.zeros((1, 8)), [2])  # a duplicate id: the first one stays
+    w.commit()
+    data = load_split(path, "train")
+    assert data.ids == ["a", "b"] and data.label.tolist() == [0, 1] and float(data.text[0, 0]) == 1.0
+    with h5py.File(path, "r") as f:
+        assert f["train/skipped_id"].shape == (0,)
+
+
+def test_writer_refuses_another_fingerprint_unless_overwrite(tmp_path):
+    path = tmp_path / "feats.h5"
+    write_split(path, "train", META, **_rows(3))
+    other = CacheMeta(model="ViT-H-14", embed_dim=8, labels=META.labels, fingerprint="fp-2")
+    with pytest.raises(CacheError, match="fingerprint fp-1.*differs.*--overwrite"):
+        CacheWriter(path, "test", other)
+    with pytest.raises(CacheError, match="labels"):
+        CacheWriter(path, "test", CacheMeta("tiny", 8, ("a", "b"), "fp-1"))
+    write_split(path, "test", other, **_rows(2), overwrite=True)
+    assert validate(path).fingerprint == "fp-2"
+    with h5py.File(path, "r") as f:
+        assert list(f) == ["test"]  # overwrite replaced the whole file
+
+
+def test_merge_caches_keys_rows_by_id(tmp_path):
+    rows = _rows(6)
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    pick = lambda idx: {k: [v[i] for i in idx] if isinstance(v, list) else v[idx] for k, v in rows.items()}  # noqa: E731
+    write_split(a, "train", META, **pick([0, 2, 4]))
+    write_split(b, "train", META, **pick([1, 3, 5]))
+    merge_caches([a, b], tmp_path / "m.h5", order={"train": rows["ids"]})
+    data = load_split(tmp_path / "m.h5", "train")
+    assert data.ids == rows["ids"]
+    np.testing.assert_allclose(data.image.numpy(), rows["image"].astype(np.float32))
+
+
+def _corrupt(path, fn):
+    with h5py.File(path, "a") as f:
+        fn(f)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda f: f.attrs.__delitem__("fingerprint"), "missing root attribute.*fingerprint"),
+        (lambda f: f.attrs.__setitem__("format", "other"), "format attribute"),
+        (lambda f: f.attrs.__setitem__("version", 7), "cache version 7"),
+        (lambda f: f.attrs.__setitem__("labels", "not json"), "labels attribute"),
+        (lambda f: f["train"].__delitem__("image"), "/train/image is missing"),
+        (lambda f: (f["train"].__delitem__("label"), f["train"].create_dataset("label", data=np.zeros(2, np.int64))),
+         "row counts differ"),
+        (lambda f: (f["train"].__delitem__("text"), f["train"].create_dataset("text", data=np.zeros((3, 5), np.float32))),
+         r"shape \(3, 5\)"),
+        (lambda f: f["train/label"].__setitem__(0, 9), "outside -1..2"),
+        (lambda f: f["train/id"].__setitem__(1, "p0"), "repeats id 'p0'"),
+    ],
+)
+def test_validator_names_the_problem(tmp_path, damage, message):
+    path = tmp_path / "feats.h5"
+    write_split(path, "train", META, **_rows(3))
+    _corrupt(path, damage)
+    with pytest.raises(CacheError, match=message) as e:
+        validate(path)
+    assert str(e.value).startswith(str(path))
+
+
+def test_validator_rejects_missing_and_foreign_files(tmp_path):
+    with pytest.raises(CacheError, match="no such file"):
+        validate(tmp_path / "nope.h5")
+    junk = tmp_path / "junk.h5"
+    junk.write_text("id,text\n1,hello\n")
+    with pytest.raises(CacheError, match="not an HDF5 file"):
+        validate(junk)
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["x"] = [1, 2]
+    with pytest.raises(CacheError, match="missing root attribute"):
+        validate(tmp_path / "plain.h5")
+
+
+def test_reader_refuses_nan_features_naming_the_row(tmp_path):
+    path = tmp_path / "feats.h5"
+    rows = _rows(4)
+    rows["image"][2, 3] = np.nan
+    write_split(path, "train", META, **rows)
+    with pytest.raises(CacheError, match="/train/image holds NaN or Inf in 1 row.*'p2'"):
+        load_split(path, "train")
