@@ -102,17 +102,13 @@ class Rows:
 
 
 def write_rows(group: h5py.Group, rows: Rows) -> None:
-    """Write `rows` as the datasets of a split group (the group must be empty)."""
-    n, d = rows.text.shape
-    chunk = (max(1, min(n, max(1, 2**20 // max(1, 4 * d)))), d) if n else None
+    """Write `rows` as the datasets of a (new, empty) split group."""
     for name in FEATURES:
-        data = getattr(rows, name)
-        group.create_dataset(name, data=data, chunks=chunk, maxshape=(None, d))
-    group.create_dataset(ID, data=rows.ids.astype(object), dtype=STR_DTYPE, maxshape=(None,))
-    group.create_dataset(LABEL, data=rows.label.astype(np.int64), maxshape=(None,))
-    group.create_dataset(TEXT_CLEAN, data=rows.text_clean.astype(object), dtype=STR_DTYPE, maxshape=(None,))
-    group.create_dataset(SKIPPED_ID, data=rows.skipped_id.astype(object), dtype=STR_DTYPE, maxshape=(None,))
-    group.create_dataset(SKIPPED_REASON, data=rows.skipped_reason.astype(object), dtype=STR_DTYPE, maxshape=(None,))
+        group.create_dataset(name, data=getattr(rows, name))
+    group.create_dataset(LABEL, data=rows.label.astype(np.int64))
+    for name, values in ((ID, rows.ids), (TEXT_CLEAN, rows.text_clean),
+                         (SKIPPED_ID, rows.skipped_id), (SKIPPED_REASON, rows.skipped_reason)):
+        group.create_dataset(name, data=values.astype(object), dtype=STR_DTYPE)
 
 
 def read_strings(group: h5py.Group, name: str) -> np.ndarray:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import h5py
 import numpy as np
@@ -41,13 +42,30 @@ class SplitData:
 def list_splits(path: str | Path) -> list[str]:
     """Names of the split groups in a validated cache."""
     validate(path)
-    with h5py.File(path, "r") as f:
-        return [name for name, obj in f.items() if isinstance(obj, h5py.Group)]
+    return _split_names(path)
 
 
 def load_split(path: str | Path, split: str) -> SplitData:
     """Read `/<split>` into memory, refusing NaN/Inf features with the first offending id."""
-    validate(path, require_splits=[split])
+    return load_cache(path, required=[split])[1][split]
+
+
+def load_cache(
+    path: str | Path, required: Sequence[str] = (), optional: Sequence[str] = ()
+) -> tuple[L.CacheMeta, dict[str, SplitData]]:
+    """Validate the file once; read the `required` splits and those of `optional` that are present."""
+    meta = validate(path, require_splits=required)
+    present = _split_names(path)
+    wanted = list(required) + [s for s in optional if s in present and s not in required]
+    return meta, {split: _read_split(path, split) for split in wanted}
+
+
+def _split_names(path: str | Path) -> list[str]:
+    with h5py.File(path, "r") as f:
+        return [name for name, obj in f.items() if isinstance(obj, h5py.Group)]
+
+
+def _read_split(path: str | Path, split: str) -> SplitData:
     with h5py.File(path, "r") as f:
         rows = L.read_rows(f[split])
     data = SplitData(

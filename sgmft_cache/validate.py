@@ -27,7 +27,10 @@ def validate(path: str | Path, require_splits: Iterable[str] = ()) -> L.CacheMet
             for split in require_splits:
                 if split not in f:
                     present = ", ".join(_split_names(f)) or "none"
-                    raise CacheError(f"split '{split}' is missing (splits present: {present})")
+                    raise CacheError(
+                    f"split '{split}' is missing (splits present: {present}); "
+                    f"write it with `sgmft extract --split {split}`"
+                )
             for split in _split_names(f):
                 _check_split(f[split], meta)
     except CacheError as e:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sgmft_cache import CacheError, CacheMeta, SplitData, list_splits, load_split, validate
+from sgmft_cache import CacheError, CacheMeta, SplitData, load_cache
 from pipeline.splits import stratified_holdout
 
 
@@ -30,17 +30,9 @@ class FitData:
 
 
 def load_cached_splits(path: str) -> CachedSplits:
-    """Read train, test and (when present) val of a cache, with one clear error for each problem."""
-    meta = validate(path)
-    present = list_splits(path)
-    for needed in ("train", "test"):
-        if needed not in present:
-            raise CacheError(
-                f"{path}: split '{needed}' is missing (present: {', '.join(present) or 'none'}); "
-                f"fit needs train and test — run `sgmft extract --split {needed}`"
-            )
-    val = load_split(path, "val") if "val" in present else None
-    return CachedSplits(path, meta, load_split(path, "train"), val, load_split(path, "test"))
+    """Read train, test and (when present) val of a cache; the cache is validated once."""
+    meta, loaded = load_cache(path, required=["train", "test"], optional=["val"])
+    return CachedSplits(path, meta, loaded["train"], loaded.get("val"), loaded["test"])
 
 
 def prepare(splits: CachedSplits, val_fraction: float, seed: int) -> FitData:
