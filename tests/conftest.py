@@ -23,3 +23,15 @@ def synthetic_cache(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("synthetic") / "feats.h5"
     make_synthetic_cache(path, sizes={"train": 420, "test": 140}, dim=32, noise=0.6, seed=3)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one intra-op thread for a module's tiny heads: threads gain nothing at D=16-32 and, on a
+    shared 2-core machine, their spin-waits made these fits several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

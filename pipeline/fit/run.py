@@ -15,6 +15,7 @@ from pipeline.fit.config import FitConfig
 from pipeline.fit.data import CachedSplits, FitData, load_cached_splits, prepare
 from pipeline.fit.loop import Batches, evaluate, train_epoch
 from pipeline.fit.outputs import EpochLog, new_run_dir, write_json, write_predictions
+from pipeline.fit.probe import PROBE, fit_probe
 from pipeline.head import VARIANTS, HeadConfig, SGMFTHead, variant_config
 from pipeline.metrics import macro_f1
 
@@ -38,7 +39,7 @@ def resolve_device(name: str) -> torch.device:
 
 def head_config(cfg: FitConfig, embed_dim: int, num_classes: int) -> HeadConfig:
     if cfg.variant not in VARIANTS:
-        raise SgmftError(f"unknown variant {cfg.variant!r}; choose from {', '.join(VARIANTS)}")
+        raise SgmftError(f"unknown variant {cfg.variant!r}; choose from {', '.join([*VARIANTS, PROBE])}")
     if embed_dim % cfg.heads:
         raise SgmftError(f"--heads {cfg.heads} does not divide the cache's embed_dim {embed_dim}")
     base = HeadConfig(
@@ -51,6 +52,8 @@ def head_config(cfg: FitConfig, embed_dim: int, num_classes: int) -> HeadConfig:
 def fit(cfg: FitConfig, splits: CachedSplits | None = None) -> FitResult:
     """Train one variant with one seed; `splits` lets a sweep load the cache once."""
     splits = splits or load_cached_splits(cfg.cache)
+    if cfg.variant == PROBE:  # not a head: a linear model on the concatenated features
+        return FitResult(*fit_probe(cfg, splits))
     data = prepare(splits, cfg.val_fraction, cfg.seed)
     device = resolve_device(cfg.device)
     hcfg = head_config(cfg, data.meta.embed_dim, len(data.meta.labels))

@@ -1,0 +1,93 @@
+"""The report's PNG figures, drawn with matplotlib's Agg backend from arrays computed elsewhere."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _plt():
+    """pyplot on the file-only Agg backend; imported here so that `fit` never loads matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _plt().close(fig)
+    return path
+
+
+def accuracy_chart(names: list[str], ours: list[tuple[float, float]], paper: list[float], path: Path,
+                   title: str) -> Path:
+    """Horizontal bars: our test accuracy % (mean, std) per variant, with the paper's % as a marker."""
+    plt = _plt()
+    y = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, max(3.5, 0.45 * len(names) + 1.5)))
+    means, stds = zip(*ours)
+    ax.barh(y, means, xerr=np.nan_to_num(stds), color="tab:blue", alpha=0.8, capsize=3, label="ours (mean ± std)")
+    ax.scatter(paper, y, marker="D", color="tab:red", zorder=3, label="paper (their data, single run)")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy %")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def confusion_figure(counts: np.ndarray, share: np.ndarray, labels: list[str], path: Path, title: str) -> Path:
+    """Confusion matrix: colour = share of the true class (row), text = count."""
+    plt = _plt()
+    k = len(labels)
+    fig, ax = plt.subplots(figsize=(1.0 * k + 2.5, 0.9 * k + 2))
+    im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), labels, rotation=45, ha="right")
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
+    return _save(fig, path)
+
+
+def learning_curves(curves: list[tuple[int, pd.DataFrame]], path: Path, title: str) -> Path:
+    """Loss and accuracy per epoch, train vs val, one thin line per seed."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for i, (seed, table) in enumerate(curves):
+            for split, colour in (("train", "tab:blue"), ("val", "tab:orange")):
+                label = f"{split}" if i == 0 else None
+                ax.plot(table["epoch"], table[f"{split}_{metric}"], color=colour, alpha=0.7, marker=".", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def tsne_figure(xy: np.ndarray, label: np.ndarray, labels: list[str], path: Path, title: str) -> Path:
+    """2-D t-SNE map of M_fuse, one colour per true class, with a legend of class names."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab10")
+    for c, name in enumerate(labels):
+        at = label == c
+        if at.any():
+            ax.scatter(xy[at, 0], xy[at, 1], s=10, color=cmap(c % 10), label=name, alpha=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    ax.legend(markerscale=2, fontsize=8, loc="best")
+    return _save(fig, path)
