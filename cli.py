@@ -42,6 +42,49 @@ def friendly_errors(command):
 
 @app.command()
 @friendly_errors
+def extract(
+    manifest: Annotated[str, typer.Option(help="Posts to encode: CSV, TSV, JSONL or Parquet with columns text, image (a path relative to the manifest's folder, or absolute) and optionally id, label, split.")] = "data/posts.csv",
+    cache: Annotated[str, typer.Option(help="Feature cache to write (HDF5, SPEC §3).")] = "cache/feats.h5",
+    split: Annotated[str, typer.Option(help="train, val, test, or all. Without a split column in the manifest: a stratified seeded 20 % test split, the rest train.")] = "all",
+    model: Annotated[str, typer.Option(help="cn_clip model: ViT-H-14 (paper), ViT-L-14, ViT-L-14-336, ViT-B-16, RN50; or tiny (random weights, tests/demos only).")] = "ViT-H-14",
+    checkpoint: Annotated[Optional[str], typer.Option(help="cn_clip checkpoint file ({'state_dict': ...}) instead of cn_clip's own download.")] = None,
+    download_root: Annotated[Optional[str], typer.Option(help="Folder of cn_clip's downloaded weights [default: ~/.cache/clip].")] = None,
+    random_weights: Annotated[bool, typer.Option("--random-weights", help="Seeded random weights in the real architecture: for tests and benchmarks; the features mean nothing.")] = False,
+    weights_seed: Annotated[int, typer.Option(help="Seed of random weights (tiny, --random-weights).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the automatic train/test split.")] = 0,
+    test_fraction: Annotated[float, typer.Option(help="Test share of the automatic split (paper: 20 %).")] = 0.2,
+    stopwords: Annotated[Optional[str], typer.Option(help="Stop-word file (one word a line) replacing the shipped stopwords-iso zh+en lists.")] = None,
+    extra_stopwords: Annotated[Optional[str], typer.Option(help="Stop-word file whose words are added to the list in use.")] = None,
+    context_length: Annotated[int, typer.Option(help="Text tokens incl. [CLS]/[SEP] (cn_clip: 52); longer texts are cut.")] = 52,
+    empty_text: Annotated[str, typer.Option(help="A text empty after cleaning: 'skip' the row (listed with its reason) or 'encode' the empty string.")] = "skip",
+    device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda, cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Posts per encoder batch.")] = 64,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Image decoding processes; 0 decodes in the main process [default: CPU cores - 1, at most 8].")] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per staged chunk: the most work a crash can lose.")] = 512,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Larger images are skipped as 'image too large' [default: Pillow's limit].")] = 89_478_485,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a cache made with another model, weights or preprocessing.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+):
+    """Encode posts with the frozen Chinese-CLIP encoders into the feature cache (stage one).
+
+    Resumable: rows already in the cache are not encoded again. Rows that cannot be encoded
+    (missing or broken image, empty text) are listed in the cache with their reason.
+    """
+    from pipeline.extract import ExtractConfig, extract as run_extract
+    from pipeline.extract.config import default_workers
+
+    cfg = ExtractConfig(manifest=manifest, cache=cache, split=split, model=model, checkpoint=checkpoint,
+                        download_root=download_root, random_weights=random_weights, weights_seed=weights_seed,
+                        seed=seed, test_fraction=test_fraction, stopwords=stopwords, extra_stopwords=extra_stopwords,
+                        context_length=context_length, empty_text=empty_text, device=device, precision=precision,
+                        batch_size=batch_size, workers=default_workers() if workers is None else workers,
+                        chunk_rows=chunk_rows, max_pixels=max_pixels, overwrite=overwrite, quiet=quiet)
+    typer.echo(run_extract(cfg).text())
+
+
+@app.command()
+@friendly_errors
 def fit(
     cache: Annotated[str, typer.Option(help="Feature cache written by `sgmft extract`.")] = "cache/feats.h5",
     variant: Annotated[Optional[str], typer.Option(help="Head variant (sgmft = the paper's full model) [default: sgmft].")] = None,

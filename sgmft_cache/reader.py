@@ -45,6 +45,15 @@ def list_splits(path: str | Path) -> list[str]:
     return _split_names(path)
 
 
+def load_skipped(path: str | Path, split: str) -> dict[str, str]:
+    """Ids of `/<split>` that were listed as skipped, each with its reason (empty when there are none)."""
+    validate(path, require_splits=[split])
+    with h5py.File(path, "r") as f:
+        group = f[split]
+        ids, reasons = L.read_strings(group, L.SKIPPED_ID), L.read_strings(group, L.SKIPPED_REASON)
+    return dict(zip(ids.tolist(), reasons.tolist()))
+
+
 def load_split(path: str | Path, split: str) -> SplitData:
     """Read `/<split>` into memory, refusing NaN/Inf features with the first offending id."""
     return load_cache(path, required=[split])[1][split]

@@ -1,0 +1,129 @@
+"""`sgmft extract`: a manifest of posts -> the feature cache (SPEC §1-§3), resumable, every row accounted for.
+
+Everything that can be wrong with the request (manifest, stop-word files, model name, missing
+weights, a cache made differently) is found before the model is loaded; rows already in the
+cache are skipped, so a second run — after a crash, even SIGKILL — finishes the first one's work.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from sgmft_cache import CacheError, CacheMeta, CacheWriter, SgmftError, load_skipped, validate
+from pipeline.extract.config import EMPTY_TEXT, SPLIT_CHOICES, ExtractConfig
+from pipeline.extract.engine import Memos, Prepare, extract_rows, select_rows
+from pipeline.extract.fingerprint import fingerprint, preprocessing_settings
+from pipeline.extract.manifest import Manifest, read_manifest
+from pipeline.extract.summary import ExtractSummary, SplitSummary
+from pipeline.extract.textprep import TextCleaner, load_stopwords
+
+
+def extract(cfg: ExtractConfig) -> ExtractSummary:
+    """Encode the requested split(s) of the manifest into the cache; return what happened."""
+    check_config(cfg)
+    manifest = read_manifest(cfg.manifest, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    splits = requested_splits(manifest, cfg.split)
+    cleaner = TextCleaner(load_stopwords(cfg.stopwords, cfg.extra_stopwords))
+    from pipeline.extract import encoders  # cn_clip is imported only once extraction really runs
+    from pipeline.fit.run import resolve_device
+
+    weights = encoders.resolve_weights(cfg.model, cfg.checkpoint, cfg.download_root, cfg.random_weights, cfg.weights_seed)
+    precision = encoders.resolve_precision(cfg.precision, resolve_device(cfg.device))
+    settings = preprocessing_settings(cleaner.settings(), cfg.context_length, weights.resolution)
+    meta = cache_meta(cfg, manifest, weights, settings, precision)
+    CacheWriter(cfg.cache, splits[0], meta, overwrite=cfg.overwrite)  # refuses a cache made differently, pre-load
+    encoder = encoders.build_encoder(weights, cfg.device, precision)
+    prepare = Prepare(clean=cleaner, tokenize=functools.partial(encoders.token_ids, context_length=cfg.context_length),
+                      transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text)
+    memos = Memos.empty(encoder.embed_dim)  # an image or text shared by two splits is encoded once
+    results = [extract_split(cfg, manifest, split, meta, encoder, prepare, memos) for split in splits]
+    return ExtractSummary(cache=Path(cfg.cache), model=cfg.model, fingerprint=meta.fingerprint, precision=precision,
+                          device=str(encoder.device), note=weights.note, splits=results)
+
+
+def extract_split(cfg: ExtractConfig, manifest: Manifest, split: str, meta: CacheMeta, encoder, prepare: Prepare,
+                  memos: Memos | None = None, rank: int = 0, world_size: int = 1) -> SplitSummary:
+    """Encode one split of `manifest` into `cfg.cache` (rows already there are kept) and commit it."""
+    posts = manifest.split(split)
+    start = time.perf_counter()
+    dtype = "float16" if encoder.precision == "fp16" else "float32"  # bf16 outputs are stored losslessly as fp32
+    writer = CacheWriter(cfg.cache, split, meta, chunk_rows=cfg.chunk_rows, dtype=dtype)
+    done = writer.done_ids()
+    todo = select_rows(posts, done, rank, world_size)
+    labels = {p.id: manifest.label_id(p) for p in todo}
+    try:
+        stats = extract_rows(todo, labels, writer, encoder, prepare,
+                             batch_size=cfg.batch_size, workers=cfg.workers, quiet=cfg.quiet, memos=memos)
+    except BaseException:
+        writer.flush()  # keep every encoded row for the next run
+        raise
+    commit_start = time.perf_counter()
+    committed = writer.commit(order=[p.id for p in posts])
+    stats.phases.write += time.perf_counter() - commit_start
+    check_accounted(cfg.cache, split, posts, writer.done_ids())
+    return SplitSummary(split=split, posts=len(posts), already=len(posts) - len(todo), stats=stats,
+                        in_cache=committed.rows, seconds=time.perf_counter() - start)
+
+
+def check_config(cfg: ExtractConfig) -> None:
+    problems = [
+        (cfg.split not in SPLIT_CHOICES, f"--split {cfg.split}: choose one of {', '.join(SPLIT_CHOICES)}"),
+        (cfg.empty_text not in EMPTY_TEXT, f"--empty-text {cfg.empty_text}: choose skip or encode"),
+        (not 0.0 < cfg.test_fraction < 1.0, f"--test-fraction {cfg.test_fraction}: must lie between 0 and 1"),
+        (not 3 <= cfg.context_length <= 512, f"--context-length {cfg.context_length}: must lie in 3..512"),
+        (min(cfg.batch_size, cfg.chunk_rows, cfg.max_pixels) < 1, "--batch-size, --chunk-rows and --max-pixels must be positive"),
+        (cfg.workers < 0, f"--workers {cfg.workers}: must be 0 (decode in the main process) or more"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise SgmftError(message)
+
+
+def requested_splits(manifest: Manifest, split: str) -> list[str]:
+    present = manifest.splits()
+    if split == "all":
+        return present
+    if split not in present:
+        raise SgmftError(
+            f"{manifest.path}: no rows in split '{split}' (present: {', '.join(present)}; from {manifest.split_source}); "
+            "add a split column to the manifest to choose rows for val"
+        )
+    return [split]
+
+
+def cache_meta(cfg: ExtractConfig, manifest: Manifest, weights, settings: dict, precision: str) -> CacheMeta:
+    versions = {name: importlib.metadata.version(name) for name in ("cn_clip", "jieba", "pillow")}
+    extra = {
+        "encoder_note": weights.note,
+        "weights": weights.identity,
+        "arch": weights.arch,
+        "precision": precision if cfg.overwrite else _precisions(cfg.cache, precision),
+        "preprocessing": json.dumps(settings, ensure_ascii=False, sort_keys=True),
+        "extract_config": json.dumps(cfg.to_dict(), ensure_ascii=False, sort_keys=True),
+        "split_source": manifest.split_source,
+        "versions": json.dumps({**versions, "torch": torch.__version__}, sort_keys=True),
+    }
+    fp = fingerprint(weights.model, weights.identity, settings)
+    return CacheMeta(model=weights.model, embed_dim=weights.embed_dim, labels=manifest.labels, fingerprint=fp, extra=extra)
+
+
+def _precisions(cache: str, precision: str) -> str:
+    """Every precision the cache's rows were made at, e.g. "fp16,fp32" after a CPU run resumed on a GPU."""
+    try:
+        before = validate(cache).extra.get("precision", "") if Path(cache).exists() else ""
+    except CacheError:
+        before = ""  # the writer reports what is wrong with the file
+    return ",".join(sorted({precision, *filter(None, before.split(","))}))
+
+
+def check_accounted(cache: str, split: str, posts, have: set[str]) -> None:
+    """Every manifest row of the split is in the cache or in its skip list — or this is a bug."""
+    skipped = load_skipped(cache, split)
+    lost = [p.id for p in posts if p.id not in have and p.id not in skipped]
+    if lost:
+        raise RuntimeError(f"{cache}: /{split} lost {len(lost)} row(s), e.g. {lost[:3]} (a bug in sgmft extract)")
