@@ -45,7 +45,8 @@ def fit_probe(cfg: FitConfig, splits: CachedSplits) -> tuple[Path, dict]:
     search, best = [], None
     for c in C_GRID:
         model = LogisticRegression(C=c, max_iter=2000).fit(x["train"], y["train"])
-        row = dict(C=c, train_accuracy=model.score(x["train"], y["train"]), val_accuracy=model.score(x["val"], y["val"]))
+        row = dict(C=c, train_accuracy=model.score(x["train"], y["train"]),
+                   val_accuracy=model.score(x["val"], y["val"]))
         search.append(row)
         if best is None or row["val_accuracy"] > best[1]["val_accuracy"]:  # ties keep the smaller C
             best = (model, row)

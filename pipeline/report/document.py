@@ -88,7 +88,7 @@ def _best(s: "Section") -> str:
     if s.per_class is None:
         return head
     return head + "\n\nPer-class precision, recall and F1 on the test split:\n\n" + per_class_table(
-        s.labels, s.per_class, len(b.runs))
+        s.labels, s.per_class, s.per_class_seeds)
 
 
 def _rel(path: Path, out_dir: Path) -> str:

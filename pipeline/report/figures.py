@@ -7,13 +7,22 @@ import numpy as np
 import pandas as pd
 
 
+# class names may be Chinese (e.g. 住宅, 餐饮): the first of these that is installed draws what DejaVu cannot
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+             "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "Arial Unicode MS")
+
+
 def _plt():
     """pyplot on the file-only Agg backend; imported here so that `fit` never loads matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    from matplotlib import font_manager
 
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    fallback = [f for f in CJK_FONTS if f in installed][:1]
+    plt.rcParams["font.sans-serif"] = list(dict.fromkeys(["DejaVu Sans", *fallback, *plt.rcParams["font.sans-serif"]]))
     return plt
 
 

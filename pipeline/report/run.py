@@ -28,6 +28,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     figures: dict[str, Path] = field(default_factory=dict)  # caption -> PNG
     per_class: dict | None = None  # mean precision/recall/f1/support of the best row
+    per_class_seeds: int = 0  # how many of the best row's runs saved test outputs for it
 
     @property
     def encoder(self) -> str:
@@ -70,7 +71,8 @@ def report(runs: Iterable[str | Path] = ("cache/runs",), out_dir: str | Path = "
         why = f" ({len(found.skipped)} unfinished run dir(s))" if found.skipped else ""
         raise SgmftError(f"{', '.join(map(str, given))}: no finished runs{why}; train some with `sgmft fit`")
     out_dir = Path(out_dir)
-    sections = [_section(fp, group, out_dir / _slug(fp), tsne) for fp, group in sorted(by_fingerprint(found.runs).items())]
+    groups = sorted(by_fingerprint(found.runs).items())
+    sections = [_section(fp, group, out_dir / _slug(fp), tsne) for fp, group in groups]
     markdown = document([(s, section_markdown(s, out_dir, len(sections) == 1)) for s in sections], found.skipped)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "report.md"
@@ -107,7 +109,7 @@ def _best_variant_figures(s: Section) -> None:
         s.notes.append(f"{s.best.key}: no test_outputs.npz, so no per-class table or confusion matrix")
         return
     k = len(s.labels)
-    s.per_class = analysis.mean_per_class(outputs, k)
+    s.per_class, s.per_class_seeds = analysis.mean_per_class(outputs, k), len(outputs)
     counts = analysis.summed_confusion(outputs, k)
     title = f"{s.best.key}: test confusion, summed over {len(outputs)} seed(s)"
     s.figures[f"Confusion matrix of {s.best.key}"] = figures.confusion_figure(

@@ -103,7 +103,8 @@ def _table(table: PaperTable, rows: list[Row]) -> str:
 def _line(name: str, variant: str | None, row: Row | None, paper: float) -> str:
     paper_cell = "—" if math.isnan(paper) else f"{paper:.2f}"
     if row is None:
-        return f"| {name} | {variant or '— (not reproducible on these features)'} | — | — | 0 | — | {paper_cell} |"
+        ours = variant or "— (not reproducible on these features)"
+        return f"| {name} | {ours} | — | — | 0 | — | {paper_cell} |"
     return (f"| {name} | {row.key} | {row.test_accuracy.pct()} | {row.test_macro_f1.pct()} | {row.test_accuracy.n} "
             f"| {row.val_accuracy.pct()} | {paper_cell} |")
 
