@@ -87,7 +87,7 @@ def extract(
 @friendly_errors
 def fit(
     cache: Annotated[str, typer.Option(help="Feature cache written by `sgmft extract`.")] = "cache/feats.h5",
-    variant: Annotated[Optional[str], typer.Option(help="Head variant (sgmft = the paper's full model) [default: sgmft].")] = None,
+    variant: Annotated[Optional[str], typer.Option(help="Head variant (default: sgmft, the paper's full model).")] = None,
     variants: Annotated[Optional[str], typer.Option(help="Sweep: comma-separated variants and groups (paper, baselines, all).")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Sweep: seeds, e.g. 0,1,2 or 0-4 (with --variant or --variants).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs (paper: 30).")] = 30,
@@ -99,7 +99,7 @@ def fit(
     input_norm: Annotated[str, typer.Option(help="'l2' puts features on CLIP's unit sphere; 'none' keeps raw outputs.")] = "l2",
     val_fraction: Annotated[float, typer.Option(help="Share of train held out for checkpoint choice when the cache has no val split.")] = 0.1,
     device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda, cuda:N.")] = "auto",
-    out: Annotated[Optional[str], typer.Option(help="Run directory; for a sweep the folder of <variant>-seed<seed> runs [default: <cache folder>/runs/<time>-<variant>-seed<seed>].")] = None,
+    out: Annotated[Optional[str], typer.Option(help="Run directory; for a sweep the folder of <variant>-seed<seed> runs (default: <cache folder>/runs/<time>-<variant>-seed<seed>).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
     """Train the fusion head on a feature cache; pick the epoch by validation accuracy; evaluate on test.
@@ -145,7 +145,7 @@ def _sweep(cfg, variant: Optional[str], variants: Optional[str], seeds: Optional
 @app.command()
 @friendly_errors
 def report(
-    run_dirs: Annotated[Optional[list[str]], typer.Argument(help="Run directories (or folders of them) [default: --runs].")] = None,
+    run_dirs: Annotated[Optional[list[str]], typer.Argument(help="Run directories, or folders of them (default: the folder --runs).")] = None,
     runs: Annotated[str, typer.Option(help="Folder searched for run directories when none are given.")] = "cache/runs",
     out: Annotated[str, typer.Option(help="Report folder: report.md and one sub-folder of PNG figures per cache.")] = "cache/report",
     tsne: Annotated[bool, typer.Option(help="Draw the t-SNE maps of M_fuse (the slowest part).")] = True,
