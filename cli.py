@@ -48,7 +48,7 @@ def extract(
     split: Annotated[str, typer.Option(help="train, val, test, or all. Without a split column in the manifest: a stratified seeded 20 % test split, the rest train.")] = "all",
     model: Annotated[str, typer.Option(help="cn_clip model: ViT-H-14 (paper), ViT-L-14, ViT-L-14-336, ViT-B-16, RN50; or tiny (random weights, tests/demos only).")] = "ViT-H-14",
     checkpoint: Annotated[Optional[str], typer.Option(help="cn_clip checkpoint file ({'state_dict': ...}) instead of cn_clip's own download.")] = None,
-    download_root: Annotated[Optional[str], typer.Option(help="Folder of cn_clip's downloaded weights [default: ~/.cache/clip].")] = None,
+    download_root: Annotated[Optional[str], typer.Option(help="Folder of cn_clip's downloaded weights (default ~/.cache/clip).")] = None,
     random_weights: Annotated[bool, typer.Option("--random-weights", help="Seeded random weights in the real architecture: for tests and benchmarks; the features mean nothing.")] = False,
     weights_seed: Annotated[int, typer.Option(help="Seed of random weights (tiny, --random-weights).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the automatic train/test split.")] = 0,
@@ -60,16 +60,17 @@ def extract(
     device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda, cuda:N.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Posts per encoder batch.")] = 64,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Image decoding processes; 0 decodes in the main process [default: CPU cores - 1, at most 8].")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Image decoding processes; 0 decodes in the main process (default: CPU cores - 1, at most 8).")] = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per staged chunk: the most work a crash can lose.")] = 512,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Larger images are skipped as 'image too large' [default: Pillow's limit].")] = 89_478_485,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Larger images are skipped as 'image too large' (default: Pillow's own limit, about 9459 x 9459).")] = 89_478_485,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a cache made with another model, weights or preprocessing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
     """Encode posts with the frozen Chinese-CLIP encoders into the feature cache (stage one).
 
-    Resumable: rows already in the cache are not encoded again. Rows that cannot be encoded
-    (missing or broken image, empty text) are listed in the cache with their reason.
+    Resumable: rows already in the cache are not encoded again.
+
+    Rows that cannot be encoded (broken image, empty text) are listed in the cache with their reason.
     """
     from pipeline.extract import ExtractConfig, extract as run_extract
     from pipeline.extract.config import default_workers

@@ -173,3 +173,12 @@ def test_half_precision_on_cuda_stays_close_to_fp32(precision, rn50):
     assert torch.nn.functional.cosine_similarity(ref, out).min() > 0.99
     pixels = torch.randn(2, 3, 224, 224)
     assert torch.nn.functional.cosine_similarity(rn50.encode_images(pixels), half.encode_images(pixels)).min() > 0.99
+
+
+def test_device_names_are_checked():
+    assert encoders.resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(SgmftError, match="not a device name"):
+        encoders.resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(SgmftError, match="sees no CUDA device"):
+            encoders.resolve_device("cuda:0")

@@ -203,9 +203,10 @@ def test_cli_extract_then_fit(tmp_path):
     cache = str(tmp_path / "feats.h5")
     runner = CliRunner()
     result = runner.invoke(cli.app, ["extract", "--manifest", str(manifest), "--cache", cache, "--model", "tiny",
-                                     "--workers", "1", "-q"])
+                                     "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "train: 31 posts: 31 encoded now" in result.output and "RANDOM WEIGHTS" in result.output
+    assert "post/s" in result.output and "time: waiting for decode" in result.output  # progress bar, phases
     result = runner.invoke(cli.app, ["fit", "--cache", cache, "--epochs", "2", "--out", str(tmp_path / "run"), "-q"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -11,7 +11,7 @@ import contextlib
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
@@ -89,8 +89,9 @@ class Batch:
 
 
 def collate(items: list[Item]) -> Batch:
+    """Runs in the worker: the encodable images stacked once; items travel on without their pixels."""
     ok = [it.pixels for it in items if it.reason is None]
-    return Batch(items, torch.stack(ok) if ok else torch.empty(0))
+    return Batch([replace(it, pixels=None) for it in items], torch.stack(ok) if ok else torch.empty(0))
 
 
 def select_rows(posts: Sequence[Post], done: set[str], rank: int = 0, world_size: int = 1) -> list[Post]:

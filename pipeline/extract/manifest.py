@@ -17,7 +17,8 @@ from sgmft_cache import SPLITS, SgmftError
 from pipeline.splits import stratified_holdout
 
 REQUIRED = ("text", "image")
-FORMATS = {".csv": "CSV", ".tsv": "TSV", ".tab": "TSV", ".jsonl": "JSONL", ".ndjson": "JSONL", ".parquet": "Parquet", ".pq": "Parquet"}
+FORMATS = {".csv": "CSV", ".tsv": "TSV", ".tab": "TSV", ".jsonl": "JSONL", ".ndjson": "JSONL",
+           ".parquet": "Parquet", ".pq": "Parquet"}
 HINT = "a manifest is a CSV, TSV, JSONL or Parquet file with columns text, image (and optionally id, label, split)"
 
 
@@ -55,7 +56,8 @@ def read_manifest(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0
     frame = _read_table(path)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise SgmftError(f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, frame.columns))}); {HINT}")
+        columns = ", ".join(map(str, frame.columns))
+        raise SgmftError(f"{path}: missing column(s) {', '.join(missing)} (columns: {columns}); {HINT}")
     if len(frame) == 0:
         raise SgmftError(f"{path}: has no rows")
     ids = _ids(frame, path)
@@ -108,7 +110,9 @@ def _ids(frame: pd.DataFrame, path: Path) -> list[str]:
         return [str(i) for i in range(len(frame))]  # 0-based row number
     blank = [k for k, x in enumerate(frame["id"]) if _missing(x)]
     if blank:
-        raise SgmftError(f"{path}: {len(blank)} row(s) have an empty id (first: data row {blank[0] + 1}); fill them or drop the id column")
+        raise SgmftError(
+            f"{path}: {len(blank)} row(s) have an empty id (first: data row {blank[0] + 1}); fill them or drop the id column"
+        )
     ids = [_id_string(x) for x in frame["id"]]
     counts = pd.Series(ids).value_counts()
     dups = counts[counts > 1]

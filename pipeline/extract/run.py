@@ -30,10 +30,9 @@ def extract(cfg: ExtractConfig) -> ExtractSummary:
     splits = requested_splits(manifest, cfg.split)
     cleaner = TextCleaner(load_stopwords(cfg.stopwords, cfg.extra_stopwords))
     from pipeline.extract import encoders  # cn_clip is imported only once extraction really runs
-    from pipeline.fit.run import resolve_device
 
     weights = encoders.resolve_weights(cfg.model, cfg.checkpoint, cfg.download_root, cfg.random_weights, cfg.weights_seed)
-    precision = encoders.resolve_precision(cfg.precision, resolve_device(cfg.device))
+    precision = encoders.resolve_precision(cfg.precision, encoders.resolve_device(cfg.device))
     settings = preprocessing_settings(cleaner.settings(), cfg.context_length, weights.resolution)
     meta = cache_meta(cfg, manifest, weights, settings, precision)
     CacheWriter(cfg.cache, splits[0], meta, overwrite=cfg.overwrite)  # refuses a cache made differently, pre-load
@@ -76,7 +75,8 @@ def check_config(cfg: ExtractConfig) -> None:
         (cfg.empty_text not in EMPTY_TEXT, f"--empty-text {cfg.empty_text}: choose skip or encode"),
         (not 0.0 < cfg.test_fraction < 1.0, f"--test-fraction {cfg.test_fraction}: must lie between 0 and 1"),
         (not 3 <= cfg.context_length <= 512, f"--context-length {cfg.context_length}: must lie in 3..512"),
-        (min(cfg.batch_size, cfg.chunk_rows, cfg.max_pixels) < 1, "--batch-size, --chunk-rows and --max-pixels must be positive"),
+        (min(cfg.batch_size, cfg.chunk_rows, cfg.max_pixels) < 1,
+         "--batch-size, --chunk-rows and --max-pixels must be positive"),
         (cfg.workers < 0, f"--workers {cfg.workers}: must be 0 (decode in the main process) or more"),
     ]
     for bad, message in problems:
