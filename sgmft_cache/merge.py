@@ -71,7 +71,7 @@ def write_cache_atomically(
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    tmp = _temporary(dest, os.getpid())
     try:
         with h5py.File(tmp, "w") as out:
             L.write_meta(out, meta)
@@ -86,6 +86,28 @@ def write_cache_atomically(
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _temporary(dest: Path, pid: int) -> Path:
+    return dest.with_name(f".{dest.name}.tmp-{pid}")
+
+
+def remove_dead_temporaries(dest: Path) -> None:
+    """Delete half-written copies of `dest` left by processes that died mid-commit (SIGKILL)."""
+    for tmp in dest.parent.glob(f".{dest.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync(path: Path) -> None:

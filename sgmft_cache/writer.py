@@ -19,7 +19,7 @@ import numpy as np
 
 from sgmft_cache import layout as L
 from sgmft_cache.errors import CacheError
-from sgmft_cache.merge import merge_rows, read_split_rows, write_cache_atomically
+from sgmft_cache.merge import merge_rows, read_split_rows, remove_dead_temporaries, write_cache_atomically
 from sgmft_cache.validate import validate
 
 
@@ -58,6 +58,7 @@ class CacheWriter:
             self.path.unlink(missing_ok=True)
             shutil.rmtree(staging_dir(self.path), ignore_errors=True)
         self._check_existing()
+        remove_dead_temporaries(self.path)
         self.chunks.mkdir(parents=True, exist_ok=True)
         for stale in self.chunks.glob("*.tmp"):
             stale.unlink()  # a chunk that was being written when its process died
@@ -142,16 +143,6 @@ class CacheWriter:
         if staging_dir(self.path).exists() and not any(staging_dir(self.path).iterdir()):
             staging_dir(self.path).rmdir()
         return CommitSummary(self.split, len(rows), len(rows.skipped_id))
-
-    def __enter__(self) -> "CacheWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        # On error keep what was encoded (staged) for the next run; commit only on success.
-        if exc_type is None:
-            self.commit()
-        else:
-            self.flush()
 
 
 def _as_array(x, dtype: np.dtype) -> np.ndarray:

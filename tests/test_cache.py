@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -165,3 +168,20 @@ def test_reader_refuses_nan_features_naming_the_row(tmp_path):
     write_split(path, "train", META, **rows)
     with pytest.raises(CacheError, match="/train/image holds NaN or Inf in 1 row.*'p2'"):
         load_split(path, "train")
+
+
+def test_writer_removes_copies_left_by_a_commit_killed_mid_way(tmp_path):
+    path = tmp_path / "feats.h5"
+    write_split(path, "train", META, **_rows(2))
+    dead = subprocess_pid_that_exited()
+    stale, live = tmp_path / f".feats.h5.tmp-{dead}", tmp_path / f".feats.h5.tmp-{os.getpid()}"
+    stale.write_bytes(b"half a file")
+    live.write_bytes(b"another process is writing this one")
+    CacheWriter(path, "test", META)
+    assert not stale.exists() and live.exists()
+
+
+def subprocess_pid_that_exited() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
