@@ -20,6 +20,7 @@ from cn_clip.clip import utils as cn_utils
 from cn_clip.clip.model import CLIP, convert_weights
 
 from sgmft_cache import SgmftError
+from pipeline.device import resolve_device
 from pipeline.extract.fingerprint import file_sha256
 
 TINY = "tiny"
@@ -175,19 +176,6 @@ def build_encoder(weights: Weights, device: str = "auto", precision: str = "auto
     if precision == "fp16":
         convert_weights(model)  # cn_clip's own half precision: norms stay fp32
     return Encoder(weights, model.to(dev).eval(), dev, precision)
-
-
-def resolve_device(name: str) -> torch.device:
-    """The device names of `sgmft fit` (auto, cpu, cuda, cuda:N); not imported from it, as that pulls in scikit-learn."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise SgmftError(f"--device {name}: not a device name (try auto, cpu, cuda, cuda:1)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SgmftError(f"--device {name}: this PyTorch sees no CUDA device; use --device cpu or auto")
-    return device
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from sgmft_cache import SgmftError
+from pipeline.device import resolve_device
 from pipeline.fit.checkpoint import save_checkpoint
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import CachedSplits, FitData, load_cached_splits, prepare
@@ -24,17 +25,6 @@ from pipeline.metrics import macro_f1
 class FitResult:
     run_dir: Path
     metrics: dict
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SgmftError(f"--device {name}: this PyTorch sees no CUDA device; use --device cpu or auto")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise SgmftError(f"--device {name}: not a device name (try auto, cpu, cuda, cuda:1)") from None
 
 
 def head_config(cfg: FitConfig, embed_dim: int, num_classes: int) -> HeadConfig:
