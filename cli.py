@@ -65,12 +65,15 @@ def extract(
     max_pixels: Annotated[int, typer.Option(min=1, help="Larger images are skipped as 'image too large' (default: Pillow's own limit, about 9459 x 9459).")] = 89_478_485,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a cache made with another model, weights or preprocessing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    dist_timeout: Annotated[float, typer.Option(min=1, help="Under torchrun: seconds a rank waits for the others at a sync point (3600).")] = 3600.0,
 ):
     """Encode posts with the frozen Chinese-CLIP encoders into the feature cache (stage one).
 
     Resumable: rows already in the cache are not encoded again.
 
     Rows that cannot be encoded (broken image, empty text) are listed in the cache with their reason.
+
+    Several GPUs or machines: torchrun --nproc-per-node N --no-python sgmft extract ... (see the README).
     """
     from pipeline.extract import ExtractConfig, extract as run_extract
     from pipeline.extract.config import default_workers
@@ -80,7 +83,8 @@ def extract(
                         seed=seed, test_fraction=test_fraction, stopwords=stopwords, extra_stopwords=extra_stopwords,
                         context_length=context_length, empty_text=empty_text, device=device, precision=precision,
                         batch_size=batch_size, workers=default_workers() if workers is None else workers,
-                        chunk_rows=chunk_rows, max_pixels=max_pixels, overwrite=overwrite, quiet=quiet)
+                        chunk_rows=chunk_rows, max_pixels=max_pixels, overwrite=overwrite, quiet=quiet,
+                        dist_timeout=dist_timeout)
     typer.echo(run_extract(cfg).text())
 
 

@@ -127,12 +127,14 @@ def read_split_rows(path: Path, split: str) -> L.Rows | None:
 
 
 def merge_caches(
-    sources: Iterable[str | Path], dest: str | Path, order: dict[str, Sequence[str]] | None = None
+    sources: Iterable[str | Path], dest: str | Path, order: dict[str, Sequence[str]] | None = None,
+    meta: L.CacheMeta | None = None,
 ) -> L.CacheMeta:
     """Merge whole caches (e.g. one shard per rank) into `dest`, split by split, keyed by id.
 
     All sources must share fingerprint, embed_dim and labels. `order` maps a split to the id
     order its rows should follow (e.g. the manifest order); other splits keep source order.
+    `meta` (compatible with the sources) gives `dest` its attributes; default: the first source's.
     """
     from sgmft_cache.validate import validate
 
@@ -151,5 +153,9 @@ def merge_caches(
                 splits.setdefault(split, []).append(L.read_rows(f[split]))
     order = order or {}
     merged = {split: merge_rows(blocks, order.get(split)) for split, blocks in splits.items()}
-    write_cache_atomically(Path(dest), metas[0], merged)
-    return metas[0]
+    meta = meta or metas[0]
+    why = meta.compatible_with(metas[0])
+    if why:
+        raise CacheError(f"{dest}: the merged rows were made differently from its attributes: {why}")
+    write_cache_atomically(Path(dest), meta, merged)
+    return meta

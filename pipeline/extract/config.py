@@ -10,9 +10,14 @@ EMPTY_TEXT = ("skip", "encode")
 PIL_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold (about 9459 x 9459)
 
 
+def cores_per_process() -> int:
+    """This process's share of the machine's cores: all of them, or 1/n under `torchrun --nproc-per-node n`."""
+    return max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
+
+
 def default_workers() -> int:
-    """Image decoding processes: all cores but one for the encoder loop, at most 8."""
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    """Image decoding processes: all this process's cores but one for the encoder loop, at least 1, at most 8."""
+    return max(1, min(8, cores_per_process() - 1))
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class ExtractConfig:
     max_pixels: int = PIL_MAX_PIXELS  # larger images are skipped as "image too large"
     overwrite: bool = False  # replace a cache made with another fingerprint instead of refusing
     quiet: bool = False  # no progress bar
+    dist_timeout: float = 3600.0  # seconds a rank waits for the others at a sync point under torchrun
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,7 +8,6 @@ texts are encoded once per run. Rows go to the CacheWriter, which stages them in
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -19,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from sgmft_cache import CacheWriter
+from pipeline.extract.config import cores_per_process
 from pipeline.extract.images import ImageProblem, read_image
 from pipeline.extract.manifest import Post
 
@@ -178,7 +178,7 @@ def _cores_left_by(workers: int, device: torch.device):
     wait on each other for a scheduler tick per op (measured 40x slower on 2 busy cores)."""
     saved = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(max(1, min(saved, (os.cpu_count() or 1) - workers)))
+        torch.set_num_threads(max(1, min(saved, cores_per_process() - workers)))
     try:
         yield
     finally:

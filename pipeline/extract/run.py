@@ -3,6 +3,8 @@
 Everything that can be wrong with the request (manifest, stop-word files, model name, missing
 weights, a cache made differently) is found before the model is loaded; rows already in the
 cache are skipped, so a second run — after a crash, even SIGKILL — finishes the first one's work.
+Under torchrun each rank encodes its share into its own shard cache, and rank 0 folds the shards
+into the cache once every rank is done (distributed.py, shards.py).
 """
 from __future__ import annotations
 
@@ -10,12 +12,15 @@ import functools
 import importlib.metadata
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from sgmft_cache import CacheError, CacheMeta, CacheWriter, SgmftError, load_skipped, validate
+from pipeline.extract import shards
 from pipeline.extract.config import EMPTY_TEXT, SPLIT_CHOICES, ExtractConfig
+from pipeline.extract.distributed import Group, Ranks
 from pipeline.extract.engine import Memos, Prepare, extract_rows, select_rows
 from pipeline.extract.fingerprint import fingerprint, preprocessing_settings
 from pipeline.extract.manifest import Manifest, read_manifest
@@ -31,29 +36,74 @@ def extract(cfg: ExtractConfig) -> ExtractSummary:
     cleaner = TextCleaner(load_stopwords(cfg.stopwords, cfg.extra_stopwords))
     from pipeline.extract import encoders  # cn_clip is imported only once extraction really runs
 
+    ranks = Ranks.from_env()
+    device = ranks.device(cfg.device)
     weights = encoders.resolve_weights(cfg.model, cfg.checkpoint, cfg.download_root, cfg.random_weights, cfg.weights_seed)
-    precision = encoders.resolve_precision(cfg.precision, encoders.resolve_device(cfg.device))
+    precision = encoders.resolve_precision(cfg.precision, encoders.resolve_device(device))
     settings = preprocessing_settings(cleaner.settings(), cfg.context_length, weights.resolution)
     meta = cache_meta(cfg, manifest, weights, settings, precision)
-    CacheWriter(cfg.cache, splits[0], meta, overwrite=cfg.overwrite)  # refuses a cache made differently, pre-load
-    encoder = encoders.build_encoder(weights, cfg.device, precision)
-    prepare = Prepare(clean=cleaner, tokenize=functools.partial(encoders.token_ids, context_length=cfg.context_length),
-                      transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text)
-    memos = Memos.empty(encoder.embed_dim)  # an image or text shared by two splits is encoded once
-    results = [extract_split(cfg, manifest, split, meta, encoder, prepare, memos) for split in splits]
+    order = {split: [p.id for p in manifest.split(split)] for split in manifest.splits()}
+    with Group(ranks, cfg.dist_timeout) as group:
+        folded = group.together(lambda: prepare_cache(cfg, meta, splits[0], ranks, order), "checking the cache")
+        already = {split: shards.done_ids(cfg.cache, split) for split in splits} if ranks.sharded else {}
+        encoder = group.together(lambda: encoders.build_encoder(weights, device, precision), "loading the encoders")
+        prepare = Prepare(clean=cleaner, tokenize=functools.partial(encoders.token_ids, context_length=cfg.context_length),
+                          transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text)
+        memos = Memos.empty(encoder.embed_dim)  # an image or text shared by two splits is encoded once
+        target = replace(cfg, cache=str(shards.shard_path(cfg.cache, ranks.rank, ranks.world_size)),
+                         quiet=cfg.quiet or ranks.rank > 0) if ranks.sharded else cfg
+        results = group.together(lambda: [
+            extract_split(target, manifest, split, meta, encoder, prepare, memos, ranks.rank, ranks.world_size,
+                          already.get(split, set())) for split in splits], "extracting")
+        if ranks.sharded:
+            folded = group.together(lambda: merge_shards(cfg, manifest, splits, meta, ranks, order), "merging the shards")
     return ExtractSummary(cache=Path(cfg.cache), model=cfg.model, fingerprint=meta.fingerprint, precision=precision,
-                          device=str(encoder.device), note=weights.note, splits=results)
+                          device=str(encoder.device), note=weights.note, splits=results,
+                          shard=f"{ranks}, shard {target.cache}" if ranks.sharded else None, folded=len(folded))
+
+
+def prepare_cache(cfg: ExtractConfig, meta: CacheMeta, split: str, ranks: Ranks, order: dict) -> list[Path]:
+    """Before the model loads: refuse a cache or shards made differently, or delete them with --overwrite.
+    One process also folds in rows that an earlier sharded run left in shard files (returns those files)."""
+    if ranks.rank == 0:
+        CacheWriter(cfg.cache, split, meta, overwrite=cfg.overwrite)  # refuses a cache made differently
+        if cfg.overwrite:
+            shards.remove_shards(cfg.cache)
+        shards.check_leftovers(cfg.cache, meta)
+    elif cfg.overwrite:
+        shards.remove_shards(cfg.cache, [ranks.rank], ranks.world_size)  # on a disk rank 0 may not see
+    return shards.fold(cfg.cache, meta, order) if not ranks.sharded and shards.shard_leftovers(cfg.cache) else []
+
+
+def merge_shards(cfg: ExtractConfig, manifest: Manifest, splits: list[str], meta: CacheMeta, ranks: Ranks,
+                 order: dict) -> list[Path]:
+    """Rank 0, once every rank has committed its shard: fold all shards into the cache, check every row."""
+    if ranks.rank != 0:
+        return []
+    missing = shards.missing_shards(cfg.cache, ranks.world_size)
+    if missing:
+        names = ", ".join(shards.shard_path(cfg.cache, r, ranks.world_size).name for r in missing)
+        raise SgmftError(f"{cfg.cache}: the shards of rank(s) {missing} ({names}) are not visible to rank 0: without "
+                         "a filesystem shared by all nodes, copy every node's shard files (and their .staging folders) "
+                         "beside the cache and run the same `sgmft extract` once without torchrun to merge them")
+    folded = shards.fold(cfg.cache, meta, order)
+    for split in splits:
+        check_accounted(cfg.cache, split, manifest.split(split), shards.done_ids(cfg.cache, split))
+    return folded
 
 
 def extract_split(cfg: ExtractConfig, manifest: Manifest, split: str, meta: CacheMeta, encoder, prepare: Prepare,
-                  memos: Memos | None = None, rank: int = 0, world_size: int = 1) -> SplitSummary:
-    """Encode one split of `manifest` into `cfg.cache` (rows already there are kept) and commit it."""
+                  memos: Memos | None = None, rank: int = 0, world_size: int = 1,
+                  already: set[str] = frozenset()) -> SplitSummary:
+    """Encode one split of `manifest` into `cfg.cache` (rows already there are kept) and commit it.
+
+    With world_size > 1, only rank's share of the rows, minus those `already` encoded in other files."""
     posts = manifest.split(split)
     start = time.perf_counter()
     dtype = "float16" if encoder.precision == "fp16" else "float32"  # bf16 outputs are stored losslessly as fp32
     writer = CacheWriter(cfg.cache, split, meta, chunk_rows=cfg.chunk_rows, dtype=dtype)
-    done = writer.done_ids()
-    todo = select_rows(posts, done, rank, world_size)
+    share = select_rows(posts, set(), rank, world_size)  # all posts, with one process
+    todo = select_rows(posts, writer.done_ids() | already, rank, world_size)
     labels = {p.id: manifest.label_id(p) for p in todo}
     try:
         stats = extract_rows(todo, labels, writer, encoder, prepare,
@@ -64,8 +114,8 @@ def extract_split(cfg: ExtractConfig, manifest: Manifest, split: str, meta: Cach
     commit_start = time.perf_counter()
     committed = writer.commit(order=[p.id for p in posts])
     stats.phases.write += time.perf_counter() - commit_start
-    check_accounted(cfg.cache, split, posts, writer.done_ids())
-    return SplitSummary(split=split, posts=len(posts), already=len(posts) - len(todo), stats=stats,
+    check_accounted(cfg.cache, split, select_rows(posts, set(already), rank, world_size), writer.done_ids())
+    return SplitSummary(split=split, posts=len(share), already=len(share) - len(todo), stats=stats,
                         in_cache=committed.rows, seconds=time.perf_counter() - start)
 
 

@@ -42,13 +42,18 @@ class ExtractSummary:
     precision: str
     device: str
     note: str  # the encoder note: loud when the weights are random
-    splits: list[SplitSummary]
+    splits: list[SplitSummary]  # under torchrun: this rank's share of each split
+    shard: str | None = None  # under torchrun: "rank r of n, shard <file>"
+    folded: int = 0  # shard files and staged chunks merged into the cache by this process
 
     def lines(self) -> list[str]:
         head = [f"{self.cache}: model {self.model}, {self.precision} on {self.device}, fingerprint {self.fingerprint}"]
         if self.note.startswith("RANDOM"):
             head.append(f"  {self.note}")
-        return head + [line for split in self.splits for line in split.lines()]
+        if self.shard:
+            head.append(f"  {self.shard}")
+        tail = [f"merged {self.folded} shard file(s) and staged chunk(s) into {self.cache}"] if self.folded else []
+        return head + [line for split in self.splits for line in split.lines()] + tail
 
     def text(self) -> str:
         return "\n".join(self.lines())
