@@ -165,6 +165,39 @@ def report(
     typer.echo(f"report written to {summary.report_path}")
 
 
+@app.command()
+@friendly_errors
+def predict(
+    run: Annotated[str, typer.Option(help="Run directory of `sgmft fit` (a head's or the logreg-probe's); it records how its features were made.")],
+    data: Annotated[str, typer.Option(help="New posts: CSV, TSV, JSONL or Parquet with columns text, image (relative to the file's folder, or absolute) and optionally id; label and split are ignored.")],
+    out: Annotated[Optional[str], typer.Option(help="Predictions CSV: id, pred, p_<class> per class, skipped_reason (default: <data folder>/<data stem>.predictions.csv).")] = None,
+    cache: Annotated[Optional[str], typer.Option(help="Feature cache of the new posts, resumable (default: the CSV's path with .cache.h5).")] = None,
+    checkpoint: Annotated[Optional[str], typer.Option(help="The run's cn_clip weights file on this machine (default: where the run's extract found them).")] = None,
+    download_root: Annotated[Optional[str], typer.Option(help="cn_clip's weights folder on this machine (default: the run's).")] = None,
+    stopwords: Annotated[Optional[str], typer.Option(help="Where the run's --stopwords file lies on this machine (default: its recorded path).")] = None,
+    extra_stopwords: Annotated[Optional[str], typer.Option(help="Where the run's --extra-stopwords file lies on this machine.")] = None,
+    device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda, cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option(help="Encoders: auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Posts per encoder batch.")] = 64,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Image decoding processes; 0 decodes in the main process (default: CPU cores - 1, at most 8).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+):
+    """Predict the semantic location of new, unlabelled posts with a finished run.
+
+    Runs stage one for the posts with the run's encoder and preprocessing — refused when the
+    fingerprint differs from the run's cache — then the run's head, and writes one CSV row per post.
+
+    Posts that cannot be encoded (missing image, empty text) get an empty prediction and their reason.
+    """
+    from pipeline.extract.config import default_workers
+    from pipeline.predict import PredictConfig, predict as run_predict
+
+    cfg = PredictConfig(run=run, data=data, out=out, cache=cache, checkpoint=checkpoint, download_root=download_root,
+                        stopwords=stopwords, extra_stopwords=extra_stopwords, device=device, precision=precision,
+                        batch_size=batch_size, workers=default_workers() if workers is None else workers, quiet=quiet)
+    typer.echo(run_predict(cfg).text())
+
+
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`
     app(sys.argv[1:])
 

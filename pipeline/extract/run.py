@@ -12,8 +12,9 @@ import functools
 import importlib.metadata
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -27,28 +28,27 @@ from pipeline.extract.manifest import Manifest, read_manifest
 from pipeline.extract.summary import ExtractSummary, SplitSummary
 from pipeline.extract.textprep import TextCleaner, load_stopwords
 
+if TYPE_CHECKING:
+    from pipeline.extract.encoders import Weights
+
 
 def extract(cfg: ExtractConfig) -> ExtractSummary:
     """Encode the requested split(s) of the manifest into the cache; return what happened."""
     check_config(cfg)
     manifest = read_manifest(cfg.manifest, test_fraction=cfg.test_fraction, seed=cfg.seed)
     splits = requested_splits(manifest, cfg.split)
-    cleaner = TextCleaner(load_stopwords(cfg.stopwords, cfg.extra_stopwords))
     from pipeline.extract import encoders  # cn_clip is imported only once extraction really runs
 
     ranks = Ranks.from_env()
     device = ranks.device(cfg.device)
-    weights = encoders.resolve_weights(cfg.model, cfg.checkpoint, cfg.download_root, cfg.random_weights, cfg.weights_seed)
-    precision = encoders.resolve_precision(cfg.precision, encoders.resolve_device(device))
-    settings = preprocessing_settings(cleaner.settings(), cfg.context_length, weights.resolution)
-    meta = cache_meta(cfg, manifest, weights, settings, precision)
+    plan = plan_extraction(cfg, manifest, device)
+    weights, precision, meta = plan.weights, plan.precision, plan.meta
     order = {split: [p.id for p in manifest.split(split)] for split in manifest.splits()}
     with Group(ranks, cfg.dist_timeout) as group:
         folded = group.together(lambda: prepare_cache(cfg, meta, splits[0], ranks, order), "checking the cache")
         already = {split: shards.done_ids(cfg.cache, split) for split in splits} if ranks.sharded else {}
         encoder = group.together(lambda: encoders.build_encoder(weights, device, precision), "loading the encoders")
-        prepare = Prepare(clean=cleaner, tokenize=functools.partial(encoders.token_ids, context_length=cfg.context_length),
-                          transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text)
+        prepare = make_prepare(cfg, plan, encoder)
         memos = Memos.empty(encoder.embed_dim)  # an image or text shared by two splits is encoded once
         target = replace(cfg, cache=str(shards.shard_path(cfg.cache, ranks.rank, ranks.world_size)),
                          quiet=cfg.quiet or ranks.rank > 0) if ranks.sharded else cfg
@@ -60,6 +60,35 @@ def extract(cfg: ExtractConfig) -> ExtractSummary:
     return ExtractSummary(cache=Path(cfg.cache), model=cfg.model, fingerprint=meta.fingerprint, precision=precision,
                           device=str(encoder.device), note=weights.note, splits=results,
                           shard=f"{ranks}, shard {target.cache}" if ranks.sharded else None, folded=len(folded))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How an extraction makes its features, resolved before any model loads (also what `sgmft predict` redoes)."""
+
+    cleaner: TextCleaner  # raw text -> T_user
+    weights: "Weights"  # resolved, not loaded
+    precision: str  # fp32 / fp16 / bf16, resolved for the device
+    meta: CacheMeta  # the cache's root attributes, fingerprint included
+
+
+def plan_extraction(cfg: ExtractConfig, manifest: Manifest, device: str | None = None) -> Plan:
+    """Stop words, weights, precision and cache attributes of `cfg`; finds every problem before a model loads."""
+    from pipeline.extract import encoders
+
+    cleaner = TextCleaner(load_stopwords(cfg.stopwords, cfg.extra_stopwords))
+    weights = encoders.resolve_weights(cfg.model, cfg.checkpoint, cfg.download_root, cfg.random_weights, cfg.weights_seed)
+    precision = encoders.resolve_precision(cfg.precision, encoders.resolve_device(device or cfg.device))
+    settings = preprocessing_settings(cleaner.settings(), cfg.context_length, weights.resolution)
+    return Plan(cleaner, weights, precision, cache_meta(cfg, manifest, weights, settings, precision))
+
+
+def make_prepare(cfg: ExtractConfig, plan: Plan, encoder) -> Prepare:
+    """The worker side of the engine for `encoder`: clean, tokenize, read and transform one post."""
+    from pipeline.extract import encoders
+
+    return Prepare(clean=plan.cleaner, tokenize=functools.partial(encoders.token_ids, context_length=cfg.context_length),
+                   transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text)
 
 
 def prepare_cache(cfg: ExtractConfig, meta: CacheMeta, split: str, ranks: Ranks, order: dict) -> list[Path]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sgmft_cache import CacheMeta
+
 EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
 
@@ -25,6 +27,19 @@ def new_run_dir(out: str | None, cache: str, variant: str, seed: int) -> Path:
             path = base.with_name(f"{base.name}-{k}")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+EXTRACTION_ATTRS = ("weights", "arch", "encoder_note", "precision")  # cache root attrs kept as they are
+EXTRACTION_JSON_ATTRS = ("extract_config", "preprocessing")  # cache root attrs holding JSON
+
+
+def extraction_record(meta: CacheMeta) -> dict:
+    """How the cache's features were made (its root attributes), kept in the run so that `sgmft predict`
+    can make the same features for new posts when the cache itself is gone."""
+    record = dict(model=meta.model, embed_dim=meta.embed_dim, fingerprint=meta.fingerprint, labels=list(meta.labels))
+    record.update({k: meta.extra[k] for k in EXTRACTION_ATTRS if k in meta.extra})
+    record.update({k: json.loads(meta.extra[k]) for k in EXTRACTION_JSON_ATTRS if k in meta.extra})
+    return record
 
 
 def write_json(path: Path, obj: dict) -> None:

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import CachedSplits, FitData, prepare
-from pipeline.fit.outputs import new_run_dir, write_json, write_predictions
+from pipeline.fit.outputs import extraction_record, new_run_dir, write_json, write_predictions
 from pipeline.metrics import accuracy, macro_f1
 from sgmft_cache import SplitData
 
@@ -81,7 +81,7 @@ def _config(cfg: FitConfig, data: FitData) -> dict:
     probe = dict(model="sklearn LogisticRegression (lbfgs, multinomial, L2)", C_grid=list(C_GRID),
                  features="[text; image]", input_norm=cfg.input_norm, chosen_by="validation accuracy")
     return dict(fit=cfg.to_dict(), probe=probe, val_source=data.val_source, cache_fingerprint=data.meta.fingerprint,
-                encoder=data.meta.model, labels=list(data.meta.labels))
+                encoder=data.meta.model, labels=list(data.meta.labels), extraction=extraction_record(data.meta))
 
 
 def _write_search(path: Path, rows: list[dict]) -> None:

@@ -15,7 +15,7 @@ from pipeline.fit.checkpoint import save_checkpoint
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import CachedSplits, FitData, load_cached_splits, prepare
 from pipeline.fit.loop import Batches, evaluate, train_epoch
-from pipeline.fit.outputs import EpochLog, new_run_dir, write_json, write_predictions
+from pipeline.fit.outputs import EpochLog, extraction_record, new_run_dir, write_json, write_predictions
 from pipeline.fit.probe import PROBE, fit_probe
 from pipeline.head import VARIANTS, HeadConfig, SGMFTHead, variant_config
 from pipeline.metrics import macro_f1
@@ -88,7 +88,8 @@ def _finish(cfg: FitConfig, head: SGMFTHead, data: FitData, device: torch.device
     y_true = data.test.label.numpy()
     pred = write_predictions(run_dir, data.test.ids, y_true, test.logits, test.fusion, labels)
     info = dict(labels=labels, cache_fingerprint=data.meta.fingerprint, encoder=data.meta.model,
-                variant=cfg.variant, seed=cfg.seed, epoch=best["epoch"], fit_config=cfg.to_dict())
+                variant=cfg.variant, seed=cfg.seed, epoch=best["epoch"], fit_config=cfg.to_dict(),
+                extraction=extraction_record(data.meta))
     save_checkpoint(run_dir / "checkpoint.pt", head, best["state"], info)
     metrics = dict(
         variant=cfg.variant, seed=cfg.seed, test_accuracy=test.accuracy,
@@ -105,4 +106,4 @@ def _finish(cfg: FitConfig, head: SGMFTHead, data: FitData, device: torch.device
 def _resolved_config(cfg: FitConfig, hcfg: HeadConfig, data: FitData, device: torch.device) -> dict:
     return dict(fit=cfg.to_dict(), head=hcfg.to_dict(), device=str(device), val_source=data.val_source,
                 cache_fingerprint=data.meta.fingerprint, encoder=data.meta.model, labels=list(data.meta.labels),
-                torch=torch.__version__)
+                torch=torch.__version__, extraction=extraction_record(data.meta))

@@ -1,0 +1,97 @@
+"""`sgmft predict`: new, unlabelled posts + a finished run -> a CSV of predicted classes and probabilities.
+
+Stage one runs for the new posts with the run's encoder and preprocessing (refused when the
+fingerprint differs from the run's cache), then the run's head or probe. The CSV has one row per
+manifest row, in its order: `id`, `pred` (class name), `p_<class>` per class of the run, and
+`skipped_reason` — empty for predicted rows; for a row that could not be encoded (missing image,
+empty text, ...) pred and the probabilities are empty and the reason says why.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.device import resolve_device
+from pipeline.extract import SplitSummary
+from pipeline.extract.engine import reason_kind
+from pipeline.predict.config import PredictConfig
+from pipeline.predict.features import (cached_features, checked_plan, encode_new_posts, extract_config,
+                                       new_posts)
+from pipeline.predict.trained import TrainedRun, load_trained_run
+from pipeline.report.runs import is_placeholder_encoder
+
+PROB_PREFIX = "p_"
+
+
+@dataclass(frozen=True)
+class PredictSummary:
+    out: Path  # the predictions CSV
+    cache: Path  # the new posts' feature cache
+    run: TrainedRun
+    table: pd.DataFrame  # what the CSV holds
+    extraction: SplitSummary
+    replaced_cache: bool  # a cache made by another run or other settings was replaced
+    seconds: float
+
+    @property
+    def skipped(self) -> Counter:
+        return Counter(reason_kind(r) for r in self.table["skipped_reason"] if r)
+
+    def lines(self) -> list[str]:
+        t, run = self.table, self.run
+        done = t[t["pred"] != ""]
+        head = [f"predicted {len(done)} of {len(t)} posts with {run.path} (variant {run.variant}, encoder "
+                f"{run.encoder}, fingerprint {run.fingerprint}) in {self.seconds:.1f} s -> {self.out}"]
+        if is_placeholder_encoder(run.encoder, run.encoder_note):
+            head.append(f"  WARNING: placeholder encoder `{run.encoder}`: these predictions mean nothing about "
+                        "the posts (random weights); they only show that the pipeline runs")
+        if self.skipped:
+            reasons = ", ".join(f"{n} {kind}" for kind, n in self.skipped.most_common())
+            head.append(f"  skipped {sum(self.skipped.values())}: {reasons} (reasons in the CSV's skipped_reason column)")
+        counts = Counter(done["pred"])
+        head.append("  predicted classes: " + (", ".join(f"{c} {counts[c]}" for c in run.labels if counts[c]) or "none"))
+        if self.replaced_cache:
+            head.append(f"  replaced {self.cache}: it held features made by another run's encoder or settings")
+        return head
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+
+def predict(cfg: PredictConfig) -> PredictSummary:
+    """Predict every post of cfg.data with the run in cfg.run; write cfg.out_path(); return what happened."""
+    start = time.perf_counter()
+    run = load_trained_run(cfg.run, resolve_device(cfg.device))
+    ecfg = extract_config(run, cfg)
+    manifest = new_posts(cfg.data, run.labels)
+    plan = checked_plan(run, ecfg, manifest)  # before any model loads
+    extraction, replaced = encode_new_posts(ecfg, manifest, plan)
+    data, skipped = cached_features(ecfg.cache)
+    table = prediction_table([p.id for p in manifest.posts], data.ids, run.probabilities(data), skipped, run.labels)
+    out = cfg.out_path()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False, float_format="%.6f")
+    return PredictSummary(out, Path(ecfg.cache), run, table, extraction, replaced, time.perf_counter() - start)
+
+
+def prediction_table(order: list[str], ids: list[str], probs: np.ndarray, skipped: dict[str, str],
+                     labels: tuple[str, ...]) -> pd.DataFrame:
+    """One row per id of `order`: pred and p_<class> where it has features, else its skip reason."""
+    row_of = {i: k for k, i in enumerate(ids)}
+    missing = [i for i in order if i not in row_of and i not in skipped]
+    if missing:
+        raise RuntimeError(f"predict lost {len(missing)} post(s), e.g. {missing[:3]} (a bug in sgmft predict)")
+    have = [row_of.get(i, -1) for i in order]
+    p = np.full((len(order), len(labels)), np.nan)
+    found = np.array([k >= 0 for k in have], dtype=bool)
+    p[found] = probs[[k for k in have if k >= 0]]
+    table = pd.DataFrame({"id": order, "pred": [labels[int(np.argmax(r))] if ok else "" for r, ok in zip(p, found)]})
+    for c, name in enumerate(labels):
+        table[f"{PROB_PREFIX}{name}"] = p[:, c]
+    table["skipped_reason"] = ["" if ok else skipped[i] for i, ok in zip(order, found)]
+    return table
