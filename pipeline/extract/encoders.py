@@ -92,11 +92,19 @@ def _embed_dim(arch: str) -> int:
     return int(json.loads(config.read_text())["embed_dim"])
 
 
+def downloaded_weights(model: str, download_root: str | None = None) -> Path | None:
+    """The weights file of cn_clip model `model` in its download folder, or None; never downloads."""
+    if model not in cn_utils.available_models():
+        return None
+    path = Path(download_root or os.path.expanduser("~/.cache/clip")) / cn_utils._MODELS[model][1]
+    return path if path.is_file() else None
+
+
 def _download(model: str, download_root: str | None) -> Path:
     """cn_clip's own download into its cache folder; one clear error when that cannot happen."""
     root = download_root or os.path.expanduser("~/.cache/clip")
     repo, filename = cn_utils._MODELS[model]
-    if (Path(root) / filename).is_file():
+    if downloaded_weights(model, root):
         return Path(root) / filename
     try:
         return Path(cn_utils._download(model, root))
