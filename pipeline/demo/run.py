@@ -7,6 +7,7 @@ the `tiny` random-weight encoder — whose accuracies mean nothing about SG-MFT,
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from sgmft_cache import SgmftError
+from sgmft_cache import SgmftError, staging_dir
 from pipeline.demo.sample import write_sample
 from pipeline.demo.summary import DemoSummary, Schedule, about_this_demo, encoder_banner, feature_spread
 from pipeline.extract import ExtractConfig, extract
@@ -108,8 +109,12 @@ def _fit(cfg: DemoConfig, out: Path, plan: Schedule, say: Callable[[str], None])
 def _predict(cfg: DemoConfig, out: Path, summary: ReportSummary) -> tuple[PredictSummary, tuple[int, int]]:
     """Fresh posts through the run with the best validation accuracy; (summary, (agreeing, predicted))."""
     manifest = write_sample(out / "new_posts", cfg.new_posts, cfg.seed + 1, prefix="new", bad_rows=True)
+    cache = manifest.with_name("features.h5")
+    cache.unlink(missing_ok=True)  # an earlier demo's posts had the same ids: start afresh, as extract does
+    shutil.rmtree(staging_dir(cache), ignore_errors=True)
     best = summary.sections[0].best.representative()
-    result = predict(PredictConfig(run=str(best.path), data=str(manifest), workers=cfg.workers, quiet=cfg.quiet))
+    result = predict(PredictConfig(run=str(best.path), data=str(manifest), cache=str(cache), workers=cfg.workers,
+                                   quiet=cfg.quiet))
     drawn = pd.read_csv(manifest, dtype=str, keep_default_na=False).set_index("id")["label"]
     done = result.table[result.table["pred"] != ""]
     return result, (int(sum(drawn[i] == p for i, p in zip(done["id"], done["pred"]))), len(done))
