@@ -82,9 +82,9 @@ def demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoSummary:
         say(extract(ExtractConfig(manifest=str(manifest), cache=str(out / "feats.h5"), model=model, seed=cfg.seed,
                                   download_root=cfg.download_root, workers=cfg.workers, overwrite=True,
                                   quiet=cfg.quiet)).text())
-    with _timed(seconds, "fit"), _threads(1 if model == "tiny" else torch.get_num_threads()):
+    with _timed(seconds, "fit"), _threads(1 if model == "tiny" else None):
         runs = _fit(cfg, out, plan, say)
-    with _timed(seconds, "report"):
+    with _timed(seconds, "report"), _threads(1):
         summary = report([str(r.run_dir) for r in runs], out / "report", tsne=cfg.tsne)
         about_this_demo(summary.report_path, cfg.posts, model, why, plan, feature_spread(out / "feats.h5"))
     with _timed(seconds, "predict"):
@@ -121,13 +121,17 @@ def _predict(cfg: DemoConfig, out: Path, summary: ReportSummary) -> tuple[Predic
 
 
 @contextlib.contextmanager
-def _threads(n: int):
-    """Heads on 64-wide features gain nothing from intra-op threads, and on a busy 2-core machine their
-    spin-waits made the demo's fits 7x slower (14 s vs 99 s for three variants, measured)."""
+def _threads(n: int | None):
+    """At most n threads for torch and the OpenMP/BLAS pools (None: as they are). Heads on 64-wide features and
+    t-SNE of ~100 points gain nothing from threads, and on a busy 2-core machine their spin-waits made them
+    7x (fits: 14 s vs 99 s for three variants) and 50x (t-SNE: 0.25 s vs 13 s) slower, measured."""
+    from threadpoolctl import threadpool_limits
+
     saved = torch.get_num_threads()
-    torch.set_num_threads(n)
+    torch.set_num_threads(n or saved)
     try:
-        yield
+        with threadpool_limits(n):
+            yield
     finally:
         torch.set_num_threads(saved)
 
