@@ -31,8 +31,11 @@ def validate(path: str | Path, require_splits: Iterable[str] = ()) -> L.CacheMet
                     f"split '{split}' is missing (splits present: {present}); "
                     f"write it with `sgmft extract --split {split}`"
                 )
+            seen: dict[str, set[str]] = {}
             for split in _split_names(f):
-                _check_split(f[split], meta)
+                ids = _check_split(f[split], meta)
+                check_disjoint(split, ids, seen)
+                seen[split] = ids
     except CacheError as e:
         raise CacheError(f"{path}: {e}") from None
     except OSError as e:
@@ -66,7 +69,20 @@ def _check_root(f: h5py.File) -> L.CacheMeta:
     return L.read_meta(f)
 
 
-def _check_split(group: h5py.Group, meta: L.CacheMeta) -> None:
+def check_disjoint(split: str, ids: set[str], others: dict[str, set[str]]) -> None:
+    """A post belongs to one split: the same id in two splits would leak test posts into training."""
+    for other, other_ids in others.items():
+        both = ids & other_ids
+        if both:
+            raise CacheError(
+                f"{len(both)} id(s) are in both /{other} and /{split}, e.g. {sorted(both)[0]!r}: a post must be in "
+                "one split (were splits extracted with different --seed, --test-fraction or split columns?); "
+                "re-extract into a new cache or with --overwrite"
+            )
+
+
+def _check_split(group: h5py.Group, meta: L.CacheMeta) -> set[str]:
+    """Check one split group; return its ids."""
     where = f"/{group.name.strip('/')}"
     for name in (L.ID, L.TEXT, L.IMAGE, L.LABEL):
         if name not in group:
@@ -97,4 +113,5 @@ def _check_split(group: h5py.Group, meta: L.CacheMeta) -> None:
         L.SKIPPED_ID in group and group[L.SKIPPED_ID].shape != group[L.SKIPPED_REASON].shape
     ):
         raise CacheError(f"{where}/{L.SKIPPED_ID} and {where}/{L.SKIPPED_REASON} do not match")
+    return set(ids.tolist())
 

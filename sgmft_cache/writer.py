@@ -20,7 +20,7 @@ import numpy as np
 from sgmft_cache import layout as L
 from sgmft_cache.errors import CacheError
 from sgmft_cache.merge import merge_rows, read_split_rows, remove_dead_temporaries, write_cache_atomically
-from sgmft_cache.validate import validate
+from sgmft_cache.validate import check_disjoint, validate
 
 
 @dataclass(frozen=True)
@@ -138,11 +138,25 @@ class CacheWriter:
         blocks = [read_split_rows(self.path, self.split)] + [read_split_rows(p, self.split) for p in files]
         blocks = [b for b in blocks if b is not None] or [L.Rows.empty(self.meta.embed_dim, self.dtype)]
         rows = merge_rows(blocks, order)
+        self._check_other_splits(set(rows.ids.tolist()))
         write_cache_atomically(self.path, self.meta, {self.split: rows}, keep_from=self.path)
         shutil.rmtree(self.chunks, ignore_errors=True)
         if staging_dir(self.path).exists() and not any(staging_dir(self.path).iterdir()):
             staging_dir(self.path).rmdir()
         return CommitSummary(self.split, len(rows), len(rows.skipped_id))
+
+
+    def _check_other_splits(self, ids: set[str]) -> None:
+        """Refuse (before writing) rows whose ids already sit in another split of the cache."""
+        if not self.path.exists():
+            return
+        with h5py.File(self.path, "r") as f:
+            others = {name: set(L.read_strings(g, L.ID).tolist())
+                      for name, g in f.items() if isinstance(g, h5py.Group) and name != self.split}
+        try:
+            check_disjoint(self.split, ids, others)
+        except CacheError as e:
+            raise CacheError(f"{self.path}: {e}") from None
 
 
 def _as_array(x, dtype: np.dtype) -> np.ndarray:

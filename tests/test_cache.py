@@ -185,3 +185,15 @@ def subprocess_pid_that_exited() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_a_post_lives_in_one_split_only(tmp_path):
+    path = tmp_path / "feats.h5"
+    write_split(path, "train", META, **_rows(4))
+    with pytest.raises(CacheError, match=r"1 id\(s\) are in both /train and /test, e.g. 'p3'"):
+        write_split(path, "test", META, **_rows(1, prefix="p3-") | {"ids": ["p3"]})
+    assert list(load_split(path, "train").ids) == ["p0", "p1", "p2", "p3"]  # nothing was written
+    with h5py.File(path, "a") as f:  # a file made by another tool with the leak is refused on read
+        f.copy(f["train"], f, name="val")
+    with pytest.raises(CacheError, match="in both /train and /val"):
+        validate(path)
