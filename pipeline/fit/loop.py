@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -10,6 +10,18 @@ import torch.nn.functional as F
 
 from sgmft_cache import SplitData
 from pipeline.head import SGMFTHead
+
+
+def adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam (paper §4.3) as one fused kernel over all parameters where this torch has one for the device.
+
+    The step is memory-bound (it reads and writes every parameter and both moments): the fused kernel
+    makes one pass over them, the default implementation one per operation (BENCHMARKS.md)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, ValueError):  # torch < 2.4 on CPU, or a device without the fused kernel
+        return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pipeline.device import resolve_device
 from pipeline.fit.checkpoint import save_checkpoint
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import CachedSplits, FitData, load_cached_splits, prepare
-from pipeline.fit.loop import Batches, evaluate, train_epoch
+from pipeline.fit.loop import Batches, adam, evaluate, train_epoch
 from pipeline.fit.outputs import EpochLog, extraction_record, new_run_dir, write_json, write_predictions
 from pipeline.fit.probe import PROBE, fit_probe
 from pipeline.head import VARIANTS, HeadConfig, SGMFTHead, variant_config
@@ -58,7 +58,7 @@ def fit(cfg: FitConfig, splits: CachedSplits | None = None) -> FitResult:
 
 def _train(cfg: FitConfig, head: SGMFTHead, data: FitData, device: torch.device, run_dir: Path) -> dict:
     """Run every epoch; return the state of the epoch with the best validation accuracy."""
-    opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    opt = adam(head.parameters(), cfg.lr, tuple(cfg.betas))
     generator = torch.Generator().manual_seed(cfg.seed)
     train, val = Batches.of(data.train, device), Batches.of(data.val, device)
     log = EpochLog(run_dir / "epochs.csv")

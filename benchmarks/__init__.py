@@ -1,0 +1,1 @@
+"""Offline benchmark scripts, one per stage (see BENCHMARKS.md): `python -m benchmarks.bench_fit`, ..."""
