@@ -60,8 +60,9 @@ def extract(
     device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda, cuda:N.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Posts per encoder batch.")] = 64,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Image decoding processes; 0 decodes in the main process (default: CPU cores - 1, at most 8).")] = None,
-    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per staged chunk: the most work a crash can lose.")] = 512,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Image decoding processes; 0 decodes in the main process (default: beside a GPU, CPU cores - 1, at most 8; on the CPU, one per 8 cores).")] = None,
+    threads: Annotated[int, typer.Option(min=0, help="On CPU: the encoder's threads (0: the cores the decoding workers leave).")] = 0,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per staged chunk: the most work a crash can lose; texts are also sorted by length within this many rows.")] = 512,
     max_pixels: Annotated[int, typer.Option(min=1, help="Larger images are skipped as 'image too large' (default: Pillow's own limit, about 9459 x 9459).")] = 89_478_485,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a cache made with another model, weights or preprocessing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -76,15 +77,13 @@ def extract(
     Several GPUs or machines: torchrun --nproc-per-node N --no-python sgmft extract ... (see the README).
     """
     from pipeline.extract import ExtractConfig, extract as run_extract
-    from pipeline.extract.config import default_workers
 
     cfg = ExtractConfig(manifest=manifest, cache=cache, split=split, model=model, checkpoint=checkpoint,
                         download_root=download_root, random_weights=random_weights, weights_seed=weights_seed,
                         seed=seed, test_fraction=test_fraction, stopwords=stopwords, extra_stopwords=extra_stopwords,
                         context_length=context_length, empty_text=empty_text, device=device, precision=precision,
-                        batch_size=batch_size, workers=default_workers() if workers is None else workers,
-                        chunk_rows=chunk_rows, max_pixels=max_pixels, overwrite=overwrite, quiet=quiet,
-                        dist_timeout=dist_timeout)
+                        batch_size=batch_size, workers=workers, threads=threads, chunk_rows=chunk_rows,
+                        max_pixels=max_pixels, overwrite=overwrite, quiet=quiet, dist_timeout=dist_timeout)
     typer.echo(run_extract(cfg).text())
 
 

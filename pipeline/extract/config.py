@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 SPLIT_CHOICES = ("train", "val", "test", "all")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -15,9 +15,18 @@ def cores_per_process() -> int:
     return max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
 
 
-def default_workers() -> int:
-    """Image decoding processes: all this process's cores but one for the encoder loop, at least 1, at most 8."""
-    return max(1, min(8, cores_per_process() - 1))
+def default_workers(device=None) -> int:
+    """Image decoding processes for an encoder on `device` (None or auto: CUDA when torch sees a GPU).
+
+    Beside a GPU: all this process's cores but one, at most 8 — decoding is what keeps a GPU fed. On the
+    CPU: one per 8 cores, none below 8 (the main process decodes between batches): decoding is a few per
+    cent of a real encoder's work, and a worker beside an encoder on all cores stalls its threads
+    (measured on 2 cores in BENCHMARKS.md, "Extraction")."""
+    import torch
+
+    auto = device is None or str(device) == "auto"
+    on_gpu = torch.cuda.is_available() if auto else torch.device(device).type == "cuda"
+    return max(1, min(8, cores_per_process() - 1)) if on_gpu else cores_per_process() // 8
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,9 @@ class ExtractConfig:
     device: str = "auto"  # auto (cuda when present), cpu, cuda, cuda:N
     precision: str = "auto"  # auto = fp16 on CUDA (cn_clip's own), fp32 on CPU; or fp32, fp16, bf16
     batch_size: int = 64  # posts per encoder batch
-    workers: int = field(default_factory=default_workers)  # image decoding processes; 0 = in the main process
-    chunk_rows: int = 512  # rows per staged chunk: at most this much work is lost to a crash
+    workers: int | None = None  # image decoding processes; 0 = in the main process; None = by device (default_workers)
+    threads: int = 0  # encoder intra-op threads on CPU; 0 = this process's cores minus the decoding workers
+    chunk_rows: int = 512  # rows per staged chunk (at most this much work is lost to a crash) and per length-sorted text window
     max_pixels: int = PIL_MAX_PIXELS  # larger images are skipped as "image too large"
     overwrite: bool = False  # replace a cache made with another fingerprint instead of refusing
     quiet: bool = False  # no progress bar

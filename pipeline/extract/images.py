@@ -25,6 +25,12 @@ class ImageProblem(Exception):
 
 def read_image(path: str, max_pixels: int) -> tuple[Image.Image, str]:
     """(RGB image, sha1 of the file's bytes) — the hash lets identical files be encoded once."""
+    data, key = read_file(path)
+    return decode_rgb(data, path, max_pixels), key
+
+
+def read_file(path: str) -> tuple[bytes, str]:
+    """(the image file's bytes, their sha1): what identifies a picture, before any decoding."""
     if not path:
         raise ImageProblem("no image path: the manifest row names no image")
     try:
@@ -37,7 +43,12 @@ def read_image(path: str, max_pixels: int) -> tuple[Image.Image, str]:
         raise ImageProblem(f"unreadable image file: {path} ({e.strerror or e})") from None
     if not data:
         raise ImageProblem(f"empty image file: {path}")
-    return to_rgb(_decode(data, path, max_pixels), path), hashlib.sha1(data).hexdigest()
+    return data, hashlib.sha1(data).hexdigest()
+
+
+def decode_rgb(data: bytes, path: str, max_pixels: int) -> Image.Image:
+    """The file's bytes as the 8-bit RGB picture a person sees (`path` only names it in skip reasons)."""
+    return to_rgb(_decode(data, path, max_pixels), path)
 
 
 @contextlib.contextmanager

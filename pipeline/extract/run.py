@@ -20,7 +20,7 @@ import torch
 
 from sgmft_cache import CacheError, CacheMeta, CacheWriter, SgmftError, load_skipped, validate
 from pipeline.extract import shards
-from pipeline.extract.config import EMPTY_TEXT, SPLIT_CHOICES, ExtractConfig
+from pipeline.extract.config import EMPTY_TEXT, SPLIT_CHOICES, ExtractConfig, default_workers
 from pipeline.extract.distributed import Group, Ranks
 from pipeline.extract.engine import Memos, Prepare, extract_rows, select_rows
 from pipeline.extract.fingerprint import fingerprint, preprocessing_settings
@@ -136,7 +136,9 @@ def extract_split(cfg: ExtractConfig, manifest: Manifest, split: str, meta: Cach
     labels = {p.id: manifest.label_id(p) for p in todo}
     try:
         stats = extract_rows(todo, labels, writer, encoder, prepare,
-                             batch_size=cfg.batch_size, workers=cfg.workers, quiet=cfg.quiet, memos=memos)
+                             batch_size=cfg.batch_size, quiet=cfg.quiet, memos=memos,
+                             workers=default_workers(encoder.device) if cfg.workers is None else cfg.workers,
+                             text_window=cfg.chunk_rows, threads=cfg.threads)
     except BaseException:
         writer.flush()  # keep every encoded row for the next run
         raise
@@ -156,7 +158,7 @@ def check_config(cfg: ExtractConfig) -> None:
         (not 3 <= cfg.context_length <= 512, f"--context-length {cfg.context_length}: must lie in 3..512"),
         (min(cfg.batch_size, cfg.chunk_rows, cfg.max_pixels) < 1,
          "--batch-size, --chunk-rows and --max-pixels must be positive"),
-        (cfg.workers < 0, f"--workers {cfg.workers}: must be 0 (decode in the main process) or more"),
+        ((cfg.workers or 0) < 0, f"--workers {cfg.workers}: must be 0 (decode in the main process) or more"),
     ]
     for bad, message in problems:
         if bad:
