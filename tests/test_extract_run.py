@@ -166,6 +166,25 @@ def test_one_split_at_a_time_leaves_the_others_alone(tmp_path):
     assert all(torch.equal(stored(cfg.cache, "train")[i][0], train[i][0]) for i in train)
 
 
+def test_another_split_assignment_is_refused_before_the_model_loads(tmp_path, monkeypatch):
+    manifest = write_manifest(tmp_path / "p.csv", post_rows(tmp_path, 20))  # no split column: a seeded split
+    cfg = ExtractConfig(manifest=str(manifest), cache=str(tmp_path / "f.h5"), model="tiny", workers=0, quiet=True)
+    extract(cfg)
+    before = {s: stored(cfg.cache, s) for s in ("train", "test")}
+    from pipeline.extract import encoders
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the encoders were loaded")
+
+    monkeypatch.setattr(encoders, "build_encoder", no_model)
+    with pytest.raises(CacheError, match=r"id\(s\) are in both /(train|test) and /(train|test).*--seed"):
+        extract(replace(cfg, seed=1))  # the same posts, drawn into train and test otherwise
+    assert all(stored(cfg.cache, s).keys() == before[s].keys() for s in before)  # nothing written
+    monkeypatch.undo()
+    again = extract(replace(cfg, seed=0))  # the same assignment again: nothing to do, no complaint
+    assert sum(s.stats.written for s in again.splits) == 0
+
+
 def _has(cache, split) -> bool:
     try:
         load_split(cache, split)

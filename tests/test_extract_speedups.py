@@ -11,7 +11,7 @@ from extract_fixtures import post_rows, write_manifest
 from sgmft_cache import CacheMeta, CacheWriter, load_split
 from pipeline.extract import read_manifest
 from pipeline.extract.config import default_workers
-from pipeline.extract.encoders import load_encoder, token_ids
+from pipeline.extract.encoders import load_encoder, text_batches, token_ids
 from pipeline.extract.engine import Prepare, extract_rows
 from pipeline.extract.textprep import TextCleaner, load_stopwords
 from pipeline.extract.textqueue import BUCKET_TOKENS
@@ -72,3 +72,12 @@ def test_default_workers_leave_a_cpu_encoder_nearly_all_cores(monkeypatch, cores
     assert default_workers(device) == workers
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # torchrun --nproc-per-node 2: half the cores each
     assert default_workers(device) == (cores // 2 // 8 if device == "cpu" else max(1, min(8, cores // 2 - 1)))
+
+
+def test_text_batches_sort_by_length_and_keep_to_the_budgets():
+    lengths = [52, 7, 30, 7, 12, 52, 30, 9]
+    batches = text_batches(lengths, batch_size=3, max_tokens=64)
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    assert [lengths[i] for b in batches for i in b] == sorted(lengths)
+    assert all(len(b) <= 3 and (len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 64) for b in batches)
+    assert [len(b) for b in text_batches(lengths, batch_size=3)] == [3, 3, 2]  # no token budget: by count only

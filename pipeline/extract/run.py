@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from sgmft_cache import CacheError, CacheMeta, CacheWriter, SgmftError, load_skipped, validate
+from sgmft_cache import SPLITS, CacheError, CacheMeta, CacheWriter, SgmftError, load_skipped, validate
+from sgmft_cache.validate import check_disjoint
 from pipeline.extract import shards
 from pipeline.extract.config import EMPTY_TEXT, SPLIT_CHOICES, ExtractConfig, default_workers
 from pipeline.extract.distributed import Group, Ranks
@@ -45,8 +46,9 @@ def extract(cfg: ExtractConfig) -> ExtractSummary:
     weights, precision, meta = plan.weights, plan.precision, plan.meta
     order = {split: [p.id for p in manifest.split(split)] for split in manifest.splits()}
     with Group(ranks, cfg.dist_timeout) as group:
-        folded = group.together(lambda: prepare_cache(cfg, meta, splits[0], ranks, order), "checking the cache")
-        already = {split: shards.done_ids(cfg.cache, split) for split in splits} if ranks.sharded else {}
+        folded = group.together(lambda: prepare_cache(cfg, meta, splits, ranks, order), "checking the cache")
+        already = group.together(lambda: {split: shards.done_ids(cfg.cache, split) for split in splits}
+                                 if ranks.sharded else {}, "reading the shards")
         encoder = group.together(lambda: encoders.build_encoder(weights, device, precision), "loading the encoders")
         prepare = make_prepare(cfg, plan, encoder)
         memos = Memos.empty(encoder.embed_dim)  # an image or text shared by two splits is encoded once
@@ -91,17 +93,30 @@ def make_prepare(cfg: ExtractConfig, plan: Plan, encoder) -> Prepare:
                    transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text)
 
 
-def prepare_cache(cfg: ExtractConfig, meta: CacheMeta, split: str, ranks: Ranks, order: dict) -> list[Path]:
-    """Before the model loads: refuse a cache or shards made differently, or delete them with --overwrite.
-    One process also folds in rows that an earlier sharded run left in shard files (returns those files)."""
+def prepare_cache(cfg: ExtractConfig, meta: CacheMeta, splits: list[str], ranks: Ranks, order: dict) -> list[Path]:
+    """Before the model loads: refuse a cache or shards made differently, or posts the cache holds in another
+    split, or delete them with --overwrite. One process also folds in rows that an earlier sharded run left in
+    shard files (returns those files)."""
     if ranks.rank == 0:
-        CacheWriter(cfg.cache, split, meta, overwrite=cfg.overwrite)  # refuses a cache made differently
+        CacheWriter(cfg.cache, splits[0], meta, overwrite=cfg.overwrite)  # refuses a cache made differently
         if cfg.overwrite:
             shards.remove_shards(cfg.cache)
         shards.check_leftovers(cfg.cache, meta)
+        check_split_assignment(cfg.cache, splits, order)
     elif cfg.overwrite:
         shards.remove_shards(cfg.cache, [ranks.rank], ranks.world_size)  # on a disk rank 0 may not see
     return shards.fold(cfg.cache, meta, order) if not ranks.sharded and shards.shard_leftovers(cfg.cache) else []
+
+
+def check_split_assignment(cache: str, splits: list[str], order: dict[str, list[str]]) -> None:
+    """Refuse, before any encoding, to put a post into a split while the cache (or a leftover file) already
+    holds it in another one: another --seed, --test-fraction or split column assigned it differently."""
+    for split in splits:
+        others = {other: shards.done_ids(cache, other) for other in SPLITS if other != split}
+        try:
+            check_disjoint(split, set(order[split]), others)
+        except CacheError as e:
+            raise CacheError(f"{cache}: {e}") from None
 
 
 def merge_shards(cfg: ExtractConfig, manifest: Manifest, splits: list[str], meta: CacheMeta, ranks: Ranks,
