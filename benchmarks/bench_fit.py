@@ -147,12 +147,12 @@ def table(res: dict) -> str:
         ms = "".join(f"{x['breakdown_ms'][phase]:10.1f}" for x in (o, bf, r))
         rows.append(f"{'  ms/step ' + phase:26}{ms}   bounds: {bound or '-'}")
     rows.append("peak memory growth (MiB) by batch: B, step ours, step reference, X_inter fused, X_inter materialised")
-    rows += [f"  {s['batch']:4d} {s['ours_step_growth_mib']:10.0f} {s['reference_step_growth_mib']:10.0f} "
-             f"{s['x_inter_fused_growth_mib']:10.0f} {s['x_inter_materialised_growth_mib']:10.0f}" for s in res["scaling"]]
+    keys = ("ours_step", "reference_step", "x_inter_fused", "x_inter_materialised")
+    rows += [f"  {s['batch']:4d}" + "".join(f"{s[k + '_growth_mib']:11.0f}" for k in keys) for s in res["scaling"]]
     rows += [
         f"FLOPs/sample {c['flops_per_sample'] / 1e6:.1f} M (forward {c['forward_flops_per_sample'] / 1e6:.1f} M, "
-        f"backward {c['backward_flops_per_sample'] / 1e6:.1f} M, X_inter's share {c['x_inter_flops_per_sample'] / 1e6:.1f}"
-        f" M); params {c['params'] / 1e6:.1f} M, updated per step {c['params_updated'] / 1e6:.1f} M",
+        f"backward {c['backward_flops_per_sample'] / 1e6:.1f} M, "
+        f"X_inter's share {c['x_inter_flops_per_sample'] / 1e6:.1f} M); params {c['params'] / 1e6:.1f} M, updated per step {c['params_updated'] / 1e6:.1f} M",
         f"achieved {d['achieved_gflops']:.1f} GFLOP/s = {d['fraction_of_peak']:.1%} of matmul peak",
         f"paper schedule ({PAPER_TRAIN} x {PAPER_EPOCHS}): projected {d['paper_projected_s']:.0f} s "
         f"(reference {d['paper_reference_projected_s']:.0f} s); FLOP-bound {d['flop_bound_s']:.0f} s "

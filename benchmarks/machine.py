@@ -51,8 +51,9 @@ def _busy_cpu_s() -> float:
 
 
 def _own_cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    """CPU seconds of this process and of its children that have ended (e.g. decoding workers)."""
+    usage = map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return sum(r.ru_utime + r.ru_stime for r in usage)
 
 
 def wait_for_quiet(max_wait_s: float, busy_below: float = 0.1, poll_s: float = 1.0) -> float:
@@ -119,7 +120,8 @@ def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 10) -> dict:
 def small_gemm_rate(device: torch.device, batch: int, dim: int, repeats: int = 50) -> dict:
     """fp32 GFLOP/s of the head's own matmul shape, [batch, D] x [D, D] + bias, weights hot in cache:
     with 20 rows MKL reaches well under the square-matmul peak, whatever the memory does."""
-    x, w, b = torch.randn(batch, dim, device=device), torch.randn(dim, dim, device=device), torch.randn(dim, device=device)
+    x, w = torch.randn(batch, dim, device=device), torch.randn(dim, dim, device=device)
+    b = torch.randn(dim, device=device)
     out = torch.empty(batch, dim, device=device)
     best, median = best_of(lambda: torch.addmm(b, x, w.t(), out=out), repeats, sync_fn(device))
     flop = 2 * batch * dim * dim
