@@ -122,9 +122,9 @@ class Recorder:
 
     def text_tokens(self) -> dict:
         """Token positions the text encoder computed: the texts' own, with the engine's padding, at 52 each."""
-        from pipeline.extract.encoders import CPU_TEXT_TOKENS, text_batches
+        from pipeline.extract.encoders import text_batches, text_token_budget
 
-        max_tokens = CPU_TEXT_TOKENS if self.encoder.device.type == "cpu" else None
+        max_tokens = text_token_budget(self.encoder.device)
         own = padded = fixed = 0
         for tokens, batch_size in self.texts:
             lengths = [len(t) for t in tokens]
@@ -265,7 +265,7 @@ def show(res: dict) -> None:
         r, f = res[name], res[name]["flops"]
         rates = ", ".join(f"{k} {r[k]['posts_per_s']:.1f} posts/s" + (f" ({r[k]['threads']} threads)" if k != "engine" else "")
                           for k in ("reference", "engine", "forward"))
-        peak = (f" = {f['engine_of_peak']:.1%} of the {f['peak_tflops']} TFLOP/s peak (forward "
+        peak = (f" = {f['engine_of_peak']:.1%} of the {f['peak_tflops']:.3g} TFLOP/s peak (forward "
                 f"{f['forward_of_peak']:.1%})" if f["engine_of_peak"] else "")
         print(f"{name} ({r['posts']} posts): {rates}; engine = {r['engine_vs_reference']:.2f} x reference, "
               f"{r['engine_vs_forward']:.1%} of forward; {f['gflops_per_post']:.2f} GFLOP/post -> engine "

@@ -35,7 +35,7 @@ RANDOM_NOTE = (
     "about posts, places or SG-MFT; they exist to test and time the pipeline. Never report accuracy on them."
 )
 PAD = _tokenizer.vocab["[PAD]"]
-CPU_TEXT_TOKENS = 1024  # padded positions per text batch on the CPU: 12 % faster than 64 texts (BENCHMARKS.md)
+CPU_TEXT_TOKENS = 1024  # padded positions per text batch on the CPU (text_token_budget)
 CN_CLIP_VERSION = importlib.metadata.version("cn_clip")
 
 
@@ -160,14 +160,19 @@ class Encoder:
         padded only to its longest: masked [PAD] positions change nothing, so this equals cn_clip's
         fixed-length tokenize() batches while skipping most of their work."""
         out = torch.empty(len(tokens), self.embed_dim)
-        max_tokens = CPU_TEXT_TOKENS if self.device.type == "cpu" else None
-        for rows in text_batches([len(t) for t in tokens], batch_size, max_tokens):
+        for rows in text_batches([len(t) for t in tokens], batch_size, text_token_budget(self.device)):
             ids = torch.full((len(rows), max(len(tokens[i]) for i in rows)), PAD, dtype=torch.long)  # [b, longest]
             for k, i in enumerate(rows):
                 ids[k, :len(tokens[i])] = torch.tensor(tokens[i])
             with self._autocast():
                 out[rows] = self.model.encode_text(ids.to(self.device, non_blocking=True)).float().cpu()
         return out
+
+
+def text_token_budget(device: torch.device) -> int | None:
+    """Padded positions per text batch on `device`: on a CPU, batches of long texts are cut short, which
+    measured 12 % faster on the real Weibo texts (BENCHMARKS.md); a GPU takes whole batches."""
+    return CPU_TEXT_TOKENS if device.type == "cpu" else None
 
 
 def text_batches(lengths: list[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
