@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import cli
 from extract_fixtures import messy_posts, post_rows, write_manifest
 from sgmft_cache import CacheError, load_skipped, load_split, validate
-from pipeline.extract import ExtractConfig, extract
+from pipeline.extract import ExtractConfig, extract, read_manifest
 from pipeline.extract.encoders import load_encoder
 from pipeline.extract.images import to_rgb
 from pipeline.extract.textprep import TextCleaner, load_stopwords
@@ -183,6 +183,8 @@ def test_another_split_assignment_is_refused_before_the_model_loads(tmp_path, mo
     monkeypatch.undo()
     again = extract(replace(cfg, seed=0))  # the same assignment again: nothing to do, no complaint
     assert sum(s.stats.written for s in again.splits) == 0
+    extract(replace(cfg, seed=1, overwrite=True))  # what the message offers: the cache made anew
+    assert set(stored(cfg.cache, "test")) == {p.id for p in read_manifest(manifest, seed=1).split("test")}
 
 
 def _has(cache, split) -> bool:
