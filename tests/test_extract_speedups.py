@@ -3,6 +3,7 @@ recent identical image files not decoded again, decoding workers that leave a CP
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from sgmft_cache import CacheMeta, CacheWriter, load_split
 from pipeline.extract import read_manifest
 from pipeline.extract.config import default_workers
 from pipeline.extract.encoders import load_encoder, text_batches, token_ids
-from pipeline.extract.engine import Prepare, extract_rows
+from pipeline.extract.engine import Item, Prepare, collate, extract_rows
 from pipeline.extract.textprep import TextCleaner, load_stopwords
 from pipeline.extract.textqueue import BUCKET_TOKENS
 
@@ -81,3 +82,29 @@ def test_text_batches_sort_by_length_and_keep_to_the_budgets():
     assert [lengths[i] for b in batches for i in b] == sorted(lengths)
     assert all(len(b) <= 3 and (len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 64) for b in batches)
     assert [len(b) for b in text_batches(lengths, batch_size=3)] == [3, 3, 2]  # no token budget: by count only
+
+
+def test_a_batch_carries_each_distinct_image_once_and_every_post_gets_its_own(tmp_path):
+    pictures = [torch.full((3, 2, 2), float(k)) for k in range(3)]
+    items = [Item(f"p{k}", "t", [101, 102], f"key{k % 3}", pictures[k % 3], None, 0.0) for k in range(7)]
+    items[4] = replace(items[4], pixels=None, reason="missing image file: x.jpg")  # a skipped row carries nothing
+    batch = collate(items)
+    assert batch.pixels.shape[0] == 3 and batch.rows == {"key0": 0, "key1": 1, "key2": 2}
+    assert all(torch.equal(batch.pixels[batch.rows[it.image_key]], pictures[int(it.image_key[-1])]) for it in items)
+    assert all(it.pixels is None for it in batch.items) and [it.id for it in batch.items] == [f"p{k}" for k in range(7)]
+
+    rows = post_rows(tmp_path, 9)
+    for k, row in enumerate(rows):
+        row["image"] = rows[k // 2 % 2 * 2]["image"]  # a a b b a a ...: two pictures shared by reposts
+    posts = read_manifest(write_manifest(tmp_path / "p.csv", rows)).posts
+    encoder = load_encoder("tiny", device="cpu")
+    prepare = Prepare(clean=TextCleaner(load_stopwords()), tokenize=functools.partial(token_ids, context_length=52),
+                      transform=encoder.transform(), max_pixels=10**8, empty_text="skip")
+    writer = CacheWriter(tmp_path / "f.h5", "train", CacheMeta(model="tiny", embed_dim=encoder.embed_dim, labels=(),
+                                                                 fingerprint="t"))
+    extract_rows(posts, {p.id: -1 for p in posts}, writer, encoder, prepare, batch_size=4, workers=1, quiet=True)
+    writer.commit(order=[p.id for p in posts])
+    stored = load_split(tmp_path / "f.h5", "train").image
+    direct = [encoder.encode_images(prepare.pixels(posts[k].image)[0][None])[0] for k in (0, 2)]
+    for k in range(9):
+        torch.testing.assert_close(stored[k], direct[k // 2 % 2], rtol=1e-5, atol=1e-6)

@@ -99,7 +99,8 @@ class PostDataset(Dataset):
 @dataclass
 class Batch:
     items: list[Item]  # every post of the batch, encodable or not
-    pixels: torch.Tensor  # [n_ok, 3, R, R], the encodable items' images in order
+    pixels: torch.Tensor  # [n_distinct, 3, R, R], the encodable items' distinct images, in order of appearance
+    rows: dict[str, int]  # image key -> its row in pixels
 
     def pin_memory(self) -> "Batch":
         self.pixels = self.pixels.pin_memory()
@@ -107,9 +108,15 @@ class Batch:
 
 
 def collate(items: list[Item]) -> Batch:
-    """Runs in the worker: the encodable images stacked once; items travel on without their pixels."""
-    ok = [it.pixels for it in items if it.reason is None]
-    return Batch([replace(it, pixels=None) for it in items], torch.stack(ok) if ok else torch.empty(0))
+    """Runs in the worker: each distinct encodable image stacked once (a picture shared by reposts travels
+    once); items travel on without their pixels."""
+    rows: dict[str, int] = {}
+    pixels = []
+    for it in items:
+        if it.reason is None and it.image_key not in rows:
+            rows[it.image_key] = len(pixels)
+            pixels.append(it.pixels)
+    return Batch([replace(it, pixels=None) for it in items], torch.stack(pixels) if pixels else torch.empty(0), rows)
 
 
 def select_rows(posts: Sequence[Post], done: set[str], rank: int = 0, world_size: int = 1) -> list[Post]:
@@ -236,8 +243,9 @@ def _encode_batch(batch: Batch, window: Window, texts: TextQueue, writer: CacheW
     bad = [it for it in batch.items if it.reason is not None]
     stats.phases.decode += sum(it.seconds for it in batch.items)
     start = time.perf_counter()
-    image, new_images = memos.images.lookup([it.image_key for it in ok],
-                                            lambda pos: encoder.encode_images(batch.pixels[pos]))
+    keys = [it.image_key for it in ok]
+    image, new_images = memos.images.lookup(
+        keys, lambda pos: encoder.encode_images(batch.pixels[[batch.rows[keys[p]] for p in pos]]))
     texts.add(ok)
     stats.images_encoded += new_images
     stats.phases.encode += time.perf_counter() - start
