@@ -171,7 +171,7 @@ class Encoder:
 
 def text_token_budget(device: torch.device) -> int | None:
     """Padded positions per text batch on `device`: on a CPU, batches of long texts are cut short, which
-    measured 12 % faster on the real Weibo texts (BENCHMARKS.md); a GPU takes whole batches."""
+    measured 13 % faster on the real Weibo texts (BENCHMARKS.md); a GPU takes whole batches."""
     return CPU_TEXT_TOKENS if device.type == "cpu" else None
 
 
