@@ -1,5 +1,6 @@
 """What makes extraction fast changes no vector: texts batched by length across loader batches (textqueue.py),
-recent identical image files not decoded again, decoding workers that leave a CPU encoder its cores."""
+recent identical image files not decoded again, a picture shared within a batch carried once, decoding
+workers that leave a CPU encoder its cores."""
 from __future__ import annotations
 
 import functools
