@@ -81,9 +81,8 @@ def engine(encoder, prepare, posts: Posts, args, folder: Path) -> Callable[[], N
 
     manifest = read_manifest(posts.manifest)
     meta = CacheMeta(model=args.model, embed_dim=encoder.embed_dim, labels=manifest.labels, fingerprint="bench")
-    threads = {"threads": args.engine_threads} if args.engine_threads else {}  # (an older engine has no threads)
     cfg = ExtractConfig(manifest=str(posts.manifest), batch_size=args.batch_size, workers=args.workers,
-                        quiet=True, **threads)
+                        quiet=True, threads=args.engine_threads)
     numbers = count()
 
     def run() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks.fit_worker import train_step
 from benchmarks.machine import Window
 from pipeline.head import HeadConfig, SGMFTHead
 
@@ -43,13 +44,7 @@ def make_step(variant: str, head: SGMFTHead):
     kind = {"adam-default": {}, "adam-foreach": dict(foreach=True)}.get(variant, dict(fused=True))
     opt = torch.optim.Adam(head.parameters(), lr=LR, betas=BETAS, **kind)
 
-    def step(t, v, y):
-        loss = F.cross_entropy(model(t, v), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
+    return lambda t, v, y: train_step(model, opt, t, v, y)
 
 
 def one(variant: str, dim: int, batch: int, steps: int, chunks: int, quiet_wait: float) -> dict:

@@ -44,7 +44,7 @@ def _prime() -> None:
     tiny = SGMFTHead(HeadConfig(embed_dim=16, heads=4, ffn_hidden=16, classifier_hidden=(8,)))
     opts = adam(tiny.parameters(), LR, BETAS), reference_optimizer(tiny, LR, BETAS)
     for model, opt in zip((tiny, ReferenceHead(tiny)), opts):
-        _step(model, opt, torch.randn(2, 16), torch.randn(2, 16), torch.tensor([0, 1]))
+        train_step(model, opt, torch.randn(2, 16), torch.randn(2, 16), torch.tensor([0, 1]))
 
 
 def _head(dim: int, device: torch.device) -> SGMFTHead:
@@ -115,12 +115,12 @@ def _reference(model, opt, loader, spec: dict, device: torch.device) -> tuple[di
     to_dev = lambda batch: tuple(x.to(device) for x in batch)  # noqa: E731
     model.train()
     for _, batch in zip(range(spec["warmup"]), batches):
-        _step(model, opt, *to_dev(batch))
+        train_step(model, opt, *to_dev(batch))
     n = 0
     with Window(sync_fn(device), spec.get("quiet_wait", 0)) as w:
         for _, batch in zip(range(spec["steps"]), batches):
             t, v, y = to_dev(batch)
-            _step(model, opt, t, v, y)
+            train_step(model, opt, t, v, y)
             n += len(y)
     throughput = dict(samples=n, seconds=w.seconds, samples_per_s=n / w.seconds, foreign_load=w.foreign)
     rows = (to_dev(batch) for _, batch in zip(range(spec["breakdown"]), iter(loader)))
@@ -128,7 +128,8 @@ def _reference(model, opt, loader, spec: dict, device: torch.device) -> tuple[di
     return throughput, _phases(model, opt, rows, device)
 
 
-def _step(model, opt, t, v, y) -> None:
+def train_step(model, opt, t, v, y) -> None:
+    """One training step: cross-entropy (18-19), backward, optimizer."""
     loss = F.cross_entropy(model(t, v), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
