@@ -75,9 +75,8 @@ def reference_posts(encoder, cleaner, posts: Posts, batch: int, n: int) -> Calla
 
 
 def engine(encoder, prepare, posts: Posts, args, folder: Path) -> Callable[[], None]:
-    from pipeline.extract import ExtractConfig, read_manifest
-    from pipeline.extract.engine import Memos
-    from pipeline.extract.run import extract_split
+    from pipeline.extract import ExtractConfig, Job, extract_split, read_manifest
+    from pipeline.extract.memo import Memos
 
     manifest = read_manifest(posts.manifest)
     meta = CacheMeta(model=args.model, embed_dim=encoder.embed_dim, labels=manifest.labels, fingerprint="bench")
@@ -87,8 +86,8 @@ def engine(encoder, prepare, posts: Posts, args, folder: Path) -> Callable[[], N
 
     def run() -> None:
         cache = folder / f"{posts.name}-{next(numbers)}.h5"
-        extract_split(replace(cfg, cache=str(cache)), manifest, "train", meta, encoder, prepare,
-                      Memos.empty(encoder.embed_dim))
+        extract_split(Job(replace(cfg, cache=str(cache)), manifest, meta, encoder, prepare,
+                          Memos.empty(encoder.embed_dim)), "train")
         cache.unlink()
     return run
 
@@ -197,7 +196,7 @@ def flop_rate(model: str, tokens: list[list[int]], images: int, result: dict, pe
 
 def main(args: argparse.Namespace) -> dict:
     from pipeline.extract.encoders import load_encoder, token_ids
-    from pipeline.extract.engine import Prepare
+    from pipeline.extract.reader import Prepare
     from pipeline.extract.textprep import TextCleaner, load_stopwords
 
     from pipeline.extract import encoders

@@ -1,14 +1,21 @@
 """Device names shared by every stage: auto, cpu, cuda, cuda:N."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from sgmft_cache import SgmftError
 
+if TYPE_CHECKING:
+    import torch
 
-def resolve_device(name: str) -> torch.device:
+AUTO = "auto"  # the default of every stage's --device: CUDA when this PyTorch sees a GPU, else the CPU
+
+
+def resolve_device(name: str) -> "torch.device":
     """`auto` is CUDA when this PyTorch sees a GPU, else the CPU; a CUDA name without a GPU is refused."""
-    if name == "auto":
+    import torch
+
+    if name == AUTO:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)

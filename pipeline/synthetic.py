@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sgmft_cache import CacheMeta, write_split
+from sgmft_cache import CacheMeta, Provenance, write_split
 
 CLASSES = ("home", "school", "work", "shopping_center", "cinema", "travel", "restaurant")
 
@@ -41,7 +41,8 @@ def make_synthetic_cache(
     means = (rng.standard_normal(((k + 1) // 2, dim)), rng.standard_normal((2, dim)))
     meta = CacheMeta(
         model="synthetic", embed_dim=dim, labels=tuple(classes), fingerprint=f"synthetic-d{dim}-s{seed}-n{noise}",
-        extra={"encoder_note": "synthetic features: class signal split across text and image, no encoder"},
+        provenance=Provenance(encoder_note="synthetic features: class signal split across text and image, no encoder",
+                              placeholder=True),
     )
     for split, n in sizes.items():
         labels = np.arange(n) % k

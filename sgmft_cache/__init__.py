@@ -1,13 +1,29 @@
-"""The sgmft feature cache: one HDF5 file of per-post text/image features (SPEC §3)."""
-from sgmft_cache.errors import CacheError, SgmftError
-from sgmft_cache.layout import SPLITS, UNLABELED, CacheMeta, Rows
-from sgmft_cache.merge import merge_caches
-from sgmft_cache.reader import SplitData, list_splits, load_cache, load_skipped, load_split
-from sgmft_cache.validate import validate
-from sgmft_cache.writer import CacheWriter, CommitSummary, staging_dir, write_split
+"""The sgmft feature cache: one HDF5 file of per-post text/image features (SPEC §3).
 
-__all__ = [
-    "CacheError", "CacheMeta", "CacheWriter", "CommitSummary", "Rows", "SPLITS", "SgmftError",
-    "SplitData", "UNLABELED", "list_splits", "load_cache", "load_skipped", "load_split", "merge_caches", "staging_dir",
-    "validate", "write_split",
-]
+Names are imported from their modules on first use, so `from sgmft_cache import SgmftError`
+loads neither h5py nor torch.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "CacheError": "errors", "SgmftError": "errors", "DEFAULT_CACHE": "defaults",
+    "SPLITS": "layout", "UNLABELED": "layout", "CacheMeta": "layout", "Rows": "layout",
+    "DEFAULT_CHUNK_ROWS": "defaults", "Provenance": "provenance", "legacy_placeholder": "provenance",
+    "merge_caches": "merge", "check_disjoint": "validation", "split_ids": "reader",
+    "SplitData": "reader", "list_splits": "reader", "load_cache": "reader", "load_skipped": "reader",
+    "load_split": "reader", "validate": "validation",
+    "CacheWriter": "writer", "CommitSummary": "writer", "staging_dir": "writer", "write_split": "writer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'sgmft_cache' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"sgmft_cache.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -8,6 +8,8 @@ from typing import Mapping
 import h5py
 import numpy as np
 
+from sgmft_cache.provenance import KEYS as PROVENANCE_KEYS, Provenance
+
 FORMAT = "sgmft-cache"
 VERSION = 1
 
@@ -36,7 +38,25 @@ class CacheMeta:
     embed_dim: int  # D, the width of every stored feature vector
     labels: tuple[str, ...]  # class names; position = class id stored in /<split>/label
     fingerprint: str  # hash of encoder weights id + preprocessing settings
-    extra: Mapping[str, str] = field(default_factory=dict)  # further string attrs (precision, settings, notes)
+    provenance: Provenance = Provenance()  # how the features were made (weights, precision, settings, ...)
+    extra: Mapping[str, str] = field(default_factory=dict)  # root attrs of other tools, kept as read
+
+    @property
+    def placeholder(self) -> bool:
+        """Random or synthetic weights: the features mean nothing about posts."""
+        return self.provenance.placeholder
+
+    def record(self) -> dict:
+        """The root attributes as JSON, for a run directory: how the run's features were made."""
+        return dict(model=self.model, embed_dim=self.embed_dim, fingerprint=self.fingerprint, labels=list(self.labels),
+                    **self.provenance.record())
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> "CacheMeta":
+        model = str(record.get("model", ""))
+        return cls(model=model, embed_dim=int(record.get("embed_dim", 0)), labels=tuple(record.get("labels", ())),
+                   fingerprint=str(record.get("fingerprint", "")),
+                   provenance=Provenance.from_record(record, model))
 
     def compatible_with(self, other: "CacheMeta") -> str | None:
         """Why rows described by `other` cannot go into a cache described by `self` (None if they can)."""
@@ -56,7 +76,7 @@ def write_meta(f: h5py.File, meta: CacheMeta) -> None:
     f.attrs[ATTR_EMBED_DIM] = int(meta.embed_dim)
     f.attrs[ATTR_LABELS] = json.dumps(list(meta.labels), ensure_ascii=False)
     f.attrs[ATTR_FINGERPRINT] = meta.fingerprint
-    for key, value in meta.extra.items():
+    for key, value in {**meta.extra, **meta.provenance.to_attrs()}.items():
         if key in REQUIRED_ATTRS:
             raise ValueError(f"extra attribute {key!r} would shadow a required one")
         f.attrs[key] = str(value)
@@ -64,14 +84,15 @@ def write_meta(f: h5py.File, meta: CacheMeta) -> None:
 
 def read_meta(f: h5py.File) -> CacheMeta:
     """Root attributes as a CacheMeta; assumes `validate` has accepted the file."""
-    attrs = f.attrs
-    extra = {k: _as_str(v) for k, v in attrs.items() if k not in REQUIRED_ATTRS}
+    attrs = {k: _as_str(v) for k, v in f.attrs.items()}
+    model = attrs[ATTR_MODEL]
     return CacheMeta(
-        model=_as_str(attrs[ATTR_MODEL]),
+        model=model,
         embed_dim=int(attrs[ATTR_EMBED_DIM]),
-        labels=tuple(json.loads(_as_str(attrs[ATTR_LABELS]))),
-        fingerprint=_as_str(attrs[ATTR_FINGERPRINT]),
-        extra=extra,
+        labels=tuple(json.loads(attrs[ATTR_LABELS])),
+        fingerprint=attrs[ATTR_FINGERPRINT],
+        provenance=Provenance.from_attrs(attrs, model),
+        extra={k: v for k, v in attrs.items() if k not in REQUIRED_ATTRS and k not in PROVENANCE_KEYS},
     )
 
 

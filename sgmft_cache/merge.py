@@ -136,7 +136,7 @@ def merge_caches(
     order its rows should follow (e.g. the manifest order); other splits keep source order.
     `meta` (compatible with the sources) gives `dest` its attributes; default: the first source's.
     """
-    from sgmft_cache.validate import validate
+    from sgmft_cache.validation import validate
 
     sources = [Path(s) for s in sources]
     if not sources:

@@ -11,7 +11,7 @@ import torch
 
 from sgmft_cache import layout as L
 from sgmft_cache.errors import CacheError
-from sgmft_cache.validate import validate
+from sgmft_cache.validation import validate
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,14 @@ def list_splits(path: str | Path) -> list[str]:
     """Names of the split groups in a validated cache."""
     validate(path)
     return _split_names(path)
+
+
+def split_ids(path: str | Path, split: str) -> set[str]:
+    """Ids with features in /<split> of a cache or chunk file (empty when the file or split is absent); not validated."""
+    if not Path(path).is_file():
+        return set()
+    with h5py.File(path, "r") as f:
+        return set(L.read_strings(f[split], L.ID).tolist()) if split in f else set()
 
 
 def load_skipped(path: str | Path, split: str) -> dict[str, str]:

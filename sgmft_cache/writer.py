@@ -18,9 +18,11 @@ import h5py
 import numpy as np
 
 from sgmft_cache import layout as L
+from sgmft_cache.defaults import DEFAULT_CHUNK_ROWS
 from sgmft_cache.errors import CacheError
 from sgmft_cache.merge import merge_rows, read_split_rows, remove_dead_temporaries, write_cache_atomically
-from sgmft_cache.validate import check_disjoint, validate
+from sgmft_cache.reader import split_ids
+from sgmft_cache.validation import check_disjoint, validate
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class CacheWriter:
         split: str,
         meta: L.CacheMeta,
         *,
-        chunk_rows: int = 512,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
         dtype: str = "float32",
         overwrite: bool = False,
     ):
@@ -82,12 +84,7 @@ class CacheWriter:
 
     def done_ids(self) -> set[str]:
         """Ids of this split that already have features, committed or staged."""
-        done: set[str] = set()
-        for file in ([self.path] if self.path.exists() else []) + self._chunk_files():
-            with h5py.File(file, "r") as f:
-                if self.split in f:
-                    done.update(L.read_strings(f[self.split], L.ID).tolist())
-        return done
+        return set().union(*(split_ids(file, self.split) for file in [self.path, *self._chunk_files()]))
 
     def add(self, ids: Sequence[str], text, image, label, text_clean: Sequence[str] | None = None) -> None:
         """Buffer encoded rows; a chunk is written whenever `chunk_rows` rows are waiting."""

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from sgmft_cache import CacheError, CacheMeta, CacheWriter, load_split, merge_caches, staging_dir, validate, write_split
+from sgmft_cache import (CacheError, CacheMeta, CacheWriter, Provenance, load_split, merge_caches, staging_dir,
+                         validate, write_split)
 
 META = CacheMeta(model="tiny", embed_dim=8, labels=("home", "work", "travel"), fingerprint="fp-1",
-                 extra={"precision": "fp32"})
+                 provenance=Provenance(precision="fp32"))
 
 
 def _rows(n, seed=0, prefix="p"):

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -101,10 +102,13 @@ def test_identical_images_and_texts_are_encoded_once(messy):
 def test_cache_attributes_say_what_made_the_features(messy):
     meta = validate(messy["cfg"].cache)
     assert meta.model == "tiny" and meta.embed_dim == 64 and meta.labels == ("home", "school", "work")
-    assert meta.extra["encoder_note"].startswith("RANDOM WEIGHTS") and meta.extra["precision"] == "fp32"
-    settings = json.loads(meta.extra["preprocessing"])
+    assert meta.provenance.encoder_note.startswith("RANDOM WEIGHTS") and meta.provenance.precision == "fp32"
+    assert meta.provenance.placeholder and meta.placeholder  # random weights, said explicitly
+    settings = meta.provenance.preprocessing
     assert settings["text"]["context_length"] == 52 and settings["image"]["resolution"] == 224
-    assert json.loads(meta.extra["extract_config"])["model"] == "tiny"
+    assert meta.provenance.extract_config["model"] == "tiny"
+    with h5py.File(messy["cfg"].cache, "r") as f:  # the attributes themselves, as outside tools read them
+        assert json.loads(f.attrs["preprocessing"]) == settings and f.attrs["placeholder_weights"] == "true"
     assert load_split(messy["cfg"].cache, "train").text.dtype == torch.float32
 
 
@@ -211,7 +215,7 @@ def test_real_architecture_at_random_weights_end_to_end(tmp_path):
                         model="RN50", random_weights=True, workers=1, batch_size=4, quiet=True)
     summary = extract(cfg)
     assert validate(cfg.cache).model == "RN50" and validate(cfg.cache).embed_dim == 1024
-    assert "RANDOM WEIGHTS" in validate(cfg.cache).extra["encoder_note"] and "RANDOM WEIGHTS" in summary.text()
+    assert "RANDOM WEIGHTS" in validate(cfg.cache).provenance.encoder_note and "RANDOM WEIGHTS" in summary.text()
     text, image = direct_cn_clip(load_encoder("RN50", random_weights=True, device="cpu"), tmp_path, rows)
     for k, row in enumerate(rows):
         stored_text, stored_image, _, _ = stored(cfg.cache, row["split"])[row["id"]]
@@ -227,7 +231,8 @@ def test_cli_extract_then_fit(tmp_path):
                                      "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "train: 31 posts: 31 encoded now" in result.output and "RANDOM WEIGHTS" in result.output
-    assert "post/s" in result.output and "time: waiting for decode" in result.output  # progress bar, phases
+    assert "time: waiting for decode" in result.output  # the phases; a progress bar only on a terminal (test_progress)
+    assert "\r" not in result.output and "post/s" not in result.output
     result = runner.invoke(cli.app, ["fit", "--cache", cache, "--epochs", "2", "--out", str(tmp_path / "run"), "-q"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

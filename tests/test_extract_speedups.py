@@ -14,7 +14,8 @@ from sgmft_cache import CacheMeta, CacheWriter, load_split
 from pipeline.extract import read_manifest
 from pipeline.extract.config import default_workers
 from pipeline.extract.encoders import load_encoder, text_batches, token_ids
-from pipeline.extract.engine import Item, Prepare, collate, extract_rows
+from pipeline.extract.engine import EngineSettings, extract_rows
+from pipeline.extract.reader import Item, Prepare, collate
 from pipeline.extract.textprep import TextCleaner, load_stopwords
 from pipeline.extract.textqueue import BUCKET_TOKENS
 
@@ -35,8 +36,8 @@ def test_texts_go_in_batches_of_one_length_bucket_and_give_the_same_vectors(tmp_
     for window, cache in ((10, "windowed.h5"), (1, "per-batch.h5")):
         calls.clear()
         writer = CacheWriter(tmp_path / cache, "train", meta)
-        stats = extract_rows(posts, labels, writer, encoder, prepare, batch_size=4, workers=0, quiet=True,
-                             text_window=window)
+        settings = EngineSettings(batch_size=4, workers=0, threads=0, text_window=window, quiet=True)
+        stats = extract_rows(posts, labels, writer, encoder, prepare, settings)
         writer.commit(order=[p.id for p in posts])
         assert stats.written == 22 and stats.texts_encoded == 22 and sum(map(len, calls)) == 22
         if window == 10:
@@ -56,7 +57,7 @@ def test_an_image_file_identical_to_a_recent_one_is_not_decoded_again(tmp_path, 
     prepare = Prepare(clean=str, tokenize=lambda t: [101, 102], transform=lambda rgb: torch.zeros(3, 2, 2),
                       max_pixels=10**8, empty_text="encode")
     first, key = prepare.pixels(str(tmp_path / rows[0]["image"]))
-    monkeypatch.setattr("pipeline.extract.engine.decode_rgb", decoded_again)
+    monkeypatch.setattr("pipeline.extract.reader.decode_rgb", decoded_again)
     again, same_key = prepare.pixels(str(tmp_path / "copy.jpg"))  # other name, same bytes
     assert again is first and same_key == key
     with pytest.raises(RuntimeError, match="decoded again"):
@@ -103,7 +104,8 @@ def test_a_batch_carries_each_distinct_image_once_and_every_post_gets_its_own(tm
                       transform=encoder.transform(), max_pixels=10**8, empty_text="skip")
     writer = CacheWriter(tmp_path / "f.h5", "train", CacheMeta(model="tiny", embed_dim=encoder.embed_dim, labels=(),
                                                                  fingerprint="t"))
-    extract_rows(posts, {p.id: -1 for p in posts}, writer, encoder, prepare, batch_size=4, workers=1, quiet=True)
+    settings = EngineSettings(batch_size=4, workers=1, threads=0, text_window=512, quiet=True)
+    extract_rows(posts, {p.id: -1 for p in posts}, writer, encoder, prepare, settings)
     writer.commit(order=[p.id for p in posts])
     stored = load_split(tmp_path / "f.h5", "train").image
     direct = [encoder.encode_images(prepare.pixels(posts[k].image)[0][None])[0] for k in (0, 2)]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.head import HeadConfig, SGMFTHead
-from pipeline.head.attention import MultiHeadAttention, attend
+from pipeline.head.attention import MultiHeadAttention, attend, use_one_key_shortcut
 from pipeline.head.ffn import SimilarityFeedForward
 from pipeline.head.fusion import SimilarityFusion
 from pipeline.head.interpolation import InterpolationAttention
@@ -50,7 +50,7 @@ def test_attend_is_multi_head_scaled_dot_product():
 
 @pytest.mark.parametrize("lq", [1, 4])
 def test_single_key_fast_path_equals_general_attention(lq):
-    fast, slow = MultiHeadAttention(D, H, fast=True), MultiHeadAttention(D, H, fast=False)
+    fast, slow = MultiHeadAttention(D, H), use_one_key_shortcut(MultiHeadAttention(D, H), False)
     slow.load_state_dict(fast.state_dict())
     query, kv = torch.randn(B, lq, D), torch.randn(B, 1, D)
     expected = lin(slow.out, ref_attention(lin(slow.q, query), lin(slow.k, kv), lin(slow.v, kv), H))
@@ -106,7 +106,7 @@ def ref_interpolation(m: InterpolationAttention, t, v, p_m):
 @pytest.mark.parametrize("length", [1, 3])
 @pytest.mark.parametrize("fast", [True, False])
 def test_interpolation_attention_follows_eqs_6_to_13(length, fast):
-    m = InterpolationAttention(D, H, fast=fast)
+    m = use_one_key_shortcut(InterpolationAttention(D, H), fast)
     t, v = torch.randn(B, length, D), torch.randn(B, length, D)
     p_m = torch.rand(B, D)
     got_text, got_image = m(t, v, p_m)
@@ -154,7 +154,7 @@ def test_similarity_interaction_wires_p_e_to_the_guided_modality(guide):
 
 
 def test_sfm_is_two_symmetric_cross_attention_layers_then_sum():
-    sfm = SimilarityFusion(D, H, D, layers=2, fast=False)
+    sfm = use_one_key_shortcut(SimilarityFusion(D, H, D, layers=2), False)
     text, image = torch.randn(B, 1, D), torch.randn(B, 1, D)
 
     def layer(sub, x, ctx):

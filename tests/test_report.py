@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from pipeline.fit import FitConfig, fit
-from pipeline.fit.sweep import sweep
-from pipeline.report import is_placeholder_encoder, load_runs, report
+from pipeline.fit.sweeps import sweep
+from pipeline.report import load_runs, report
+from sgmft_cache.provenance import legacy_placeholder
 from pipeline.report.paper import PAPER_LABEL
 from pipeline.report.tables import aggregate
 from pipeline.synthetic import make_synthetic_cache
@@ -136,12 +137,13 @@ def test_best_variant_is_chosen_on_validation_not_test(summary):
 
 def test_loud_banner_for_placeholder_encoders_only(summary, runs_root, tmp_path):
     assert "PLACEHOLDER ENCODER" in summary.markdown and "encoder `synthetic`" in summary.markdown
-    assert is_placeholder_encoder("tiny") and is_placeholder_encoder("ViT-H-14", "random weights, seed 0")
-    assert not is_placeholder_encoder("ViT-H-14", "cn_clip weights clip_cn_vit-h-14.pt")
+    # runs and caches made before the explicit flag: the test encoders' names and stage one's note
+    assert legacy_placeholder("tiny", "") and legacy_placeholder("ViT-H-14", "RANDOM WEIGHTS (ViT-H-14, seed 0): ...")
+    assert not legacy_placeholder("ViT-H-14", "Chinese-CLIP ViT-H-14, weights clip_cn_vit-h-14.pt")
     real = tmp_path / "real-run"
     shutil.copytree(runs_root / "a" / "sgmft-seed0", real)
     m = json.loads((real / "metrics.json").read_text())
-    m.update(encoder="ViT-H-14", encoder_note="", cache_fingerprint="vit-h-14-abc")
+    m.update(encoder="ViT-H-14", encoder_note="", cache_fingerprint="vit-h-14-abc", placeholder_encoder=False)
     (real / "metrics.json").write_text(json.dumps(m))
     text = report([real], tmp_path / "out", tsne=False).markdown
     assert "PLACEHOLDER" not in text and "encoder `ViT-H-14`" in text
@@ -175,7 +177,7 @@ def test_cli_report_prints_the_tables_and_fails_cleanly_without_runs(runs_root, 
 
 
 def test_fit_and_sweep_never_import_matplotlib():
-    code = ("import sys, cli, pipeline.fit, pipeline.fit.sweep, pipeline.report; "
+    code = ("import sys, cli, pipeline.fit, pipeline.fit.sweeps, pipeline.report; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -7,10 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 import pipeline.fit.run
-import pipeline.fit.sweep as sweep_module
+import pipeline.fit.sweeps as sweep_module
 from cli import app
 from pipeline.fit import FitConfig
-from pipeline.fit.sweep import GROUPS, PAPER, expand_variants, parse_seeds, sweep
+from pipeline.fit.sweeps import GROUPS, PAPER, expand_variants, parse_seeds, sweep
 from pipeline.synthetic import make_synthetic_cache
 from sgmft_cache import SgmftError
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from pipeline.fit import FitConfig, fit, load_cached_splits
-from pipeline.fit.probe import C_GRID, PROBE
-from pipeline.fit.sweep import all_variant_names
+from pipeline.fit.probe import C_GRID
+from pipeline.fit.sweeps import all_variant_names
 from pipeline.head import HeadConfig, SGMFTHead, variant_config
 from pipeline.head.ffn import FeedForward, SimilarityFeedForward
 from pipeline.head.fusion import AsymmetricCoAttention, CoAttention, MergeAttention, SimilarityFusion
@@ -48,6 +48,7 @@ def modules(variant: str) -> set[str]:
 
 
 FULL = "sgmft"
+PROBE = "logreg-probe"
 
 
 @pytest.mark.parametrize("variant", all_variant_names())
@@ -63,7 +64,7 @@ def test_each_variant_trains_through_fit_and_leaves_a_run(tiny_cache, splits, tm
 
 
 def test_every_variant_has_a_structure_test():
-    assert set(STRUCTURE) == set(all_variant_names()) - {PROBE}
+    assert set(STRUCTURE) == set(all_variant_names()) - {PROBE}  # every variant but the probe is a head
 
 
 def test_full_model_has_sim_with_text_wise_ffn_and_sfm():

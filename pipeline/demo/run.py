@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -17,40 +16,18 @@ import pandas as pd
 import torch
 
 from sgmft_cache import SgmftError, staging_dir
+from pipeline.demo.config import AUTO_ENCODER, PAPER, REAL_MODEL, TINY_EPOCHS, TINY_LR, DemoConfig
 from pipeline.demo.sample import write_sample
 from pipeline.demo.summary import DemoSummary, Schedule, about_this_demo, encoder_banner, feature_spread
-from pipeline.extract import ExtractConfig, extract
-from pipeline.extract.config import default_workers
-from pipeline.fit import FitConfig
-from pipeline.fit.sweep import SweepRun, describe, sweep
+from pipeline.extract import ExtractConfig, downloaded_weights, extract
+from pipeline.fit import FitConfig, SweepRun, describe, sweep
 from pipeline.predict import PredictConfig, PredictSummary, predict
 from pipeline.report import ReportSummary, report
-
-REAL_MODEL = "ViT-H-14"  # the paper's encoder, used when its weights are already on this machine
-VARIANTS = ("sgmft", "clip-only", "sfm-only", "sim-only", "text-only", "image-only", "concat-mlp", "logreg-probe")
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    out: str = "cache/demo"  # everything the demo makes: posts, cache, runs, report, predictions
-    posts: int = 560  # generated posts, balanced over the 7 classes; 20 % become the test split
-    new_posts: int = 12  # fresh posts for the predict step (two broken rows are added to them)
-    seed: int = 0  # seeds the posts, the splits and the fits: same seed, same demo
-    encoder: str = "auto"  # auto: ViT-H-14 when its weights lie in cn_clip's folder, else tiny; or a model name
-    download_root: str | None = None  # cn_clip's weights folder (default ~/.cache/clip)
-    variants: tuple[str, ...] = VARIANTS  # fitted on the one cache, one run each
-    epochs: int | None = None  # None: 20 with the tiny encoder, the paper's 30 with real weights
-    lr: float | None = None  # None: 1e-3 with the tiny encoder, the paper's 1e-5 with real weights
-    workers: int = field(default_factory=default_workers)  # image decoding processes of extract and predict
-    tsne: bool = True  # draw the report's t-SNE maps
-    quiet: bool = False  # no progress bars
 
 
 def choose_encoder(encoder: str, download_root: str | None) -> tuple[str, str]:
     """(model name, why): ViT-H-14 where its weights are already downloaded, else tiny; nothing is downloaded."""
-    from pipeline.extract.encoders import downloaded_weights
-
-    if encoder != "auto":
+    if encoder != AUTO_ENCODER:
         return encoder, f"asked for with --encoder {encoder}"
     found = downloaded_weights(REAL_MODEL, download_root)
     if found:
@@ -61,14 +38,14 @@ def choose_encoder(encoder: str, download_root: str | None) -> tuple[str, str]:
 
 def schedule(cfg: DemoConfig, model: str) -> Schedule:
     if model == "tiny":
-        return Schedule(cfg.epochs or 20, cfg.lr or 1e-3, paper=False)
-    return Schedule(cfg.epochs or 30, cfg.lr or 1e-5, paper=cfg.epochs in (None, 30) and cfg.lr in (None, 1e-5))
+        return Schedule(cfg.epochs or TINY_EPOCHS, cfg.lr or TINY_LR, paper=False)
+    paper = FitConfig.epochs, FitConfig.lr
+    return Schedule(cfg.epochs or paper[0], cfg.lr or paper[1],
+                    paper=cfg.epochs in (None, paper[0]) and cfg.lr in (None, paper[1]))
 
 
 def demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoSummary:
     """Run the demo into cfg.out; `say` gets progress lines; returns what it made and measured."""
-    if cfg.posts < 70:
-        raise SgmftError(f"--posts {cfg.posts}: the demo needs at least 70 posts (10 per class)")
     out, seconds = Path(cfg.out), {}
     model, why = choose_encoder(cfg.encoder, cfg.download_root)
     plan = schedule(cfg, model)
@@ -95,7 +72,7 @@ def demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoSummary:
 
 def _fit(cfg: DemoConfig, out: Path, plan: Schedule, say: Callable[[str], None]) -> list[SweepRun]:
     say(f"fitting {len(cfg.variants)} variants, {plan.epochs} epochs at lr {plan.lr:g}" + ("" if plan.paper else
-        " (not the paper's 30 at 1e-5: see the note in the report)"))
+        f" (not {PAPER}: see the note in the report)"))
     base = FitConfig(cache=str(out / "feats.h5"), epochs=plan.epochs, lr=plan.lr, seed=cfg.seed,
                      out=str(out / "runs"), quiet=cfg.quiet)
     runs = sweep(base, list(cfg.variants), [cfg.seed],

@@ -7,12 +7,12 @@ from pathlib import Path
 import torch
 
 from sgmft_cache import load_split
-from pipeline.fit.sweep import SweepRun
+from pipeline.demo.config import number
+from pipeline.fit import FitConfig, SweepRun
 from pipeline.predict import PredictSummary
-from pipeline.report import ReportSummary
-from pipeline.report.document import RULE
+from pipeline.report import RULE, ReportSummary
 
-PAPER_SCHEDULE = "the paper's 30 epochs at lr 1e-5"
+PAPER_SCHEDULE = f"the paper's {FitConfig.epochs} epochs at lr {number(FitConfig.lr)}"
 TINY_WHY = ("that schedule suits 1024-wide Chinese-CLIP features; the tiny encoder's 64-wide random features "
             "need a larger step to learn anything within a few CPU minutes")
 
@@ -21,7 +21,7 @@ TINY_WHY = ("that schedule suits 1024-wide Chinese-CLIP features; the tiny encod
 class Schedule:
     epochs: int
     lr: float
-    paper: bool  # the paper's schedule (30 epochs, lr 1e-5)
+    paper: bool  # the paper's schedule (FitConfig's defaults)
 
     def words(self) -> str:
         own = f"{self.epochs} epochs at lr {self.lr:g}"

@@ -1,15 +1,22 @@
 """Stage one: a manifest of posts -> frozen Chinese-CLIP features in the cache (SPEC §1-§3).
 
-Importing this package loads neither cn_clip nor torchvision: `encoders` does, once an
-extraction actually runs.
+Reader (reader.py, worker processes) -> encoder (encoders.py, the one module that imports
+cn_clip) -> writer (the cache library's CacheWriter), driven by engine.py; run.py plans, resumes
+and shards. Names load on first use: importing this package loads neither cn_clip nor torch.
 """
-from pipeline.extract.config import ExtractConfig
-from pipeline.extract.manifest import Manifest, Post, read_manifest
-from pipeline.extract.run import extract, extract_split
-from pipeline.extract.summary import ExtractSummary, SplitSummary
-from pipeline.extract.textprep import TextCleaner, load_stopwords
+from pipeline.lazy import exports
 
-__all__ = [
-    "ExtractConfig", "ExtractSummary", "Manifest", "Post", "SplitSummary", "TextCleaner", "extract",
-    "extract_split", "load_stopwords", "read_manifest",
-]
+__all__ = ["ExtractConfig", "ExtractSummary", "Job", "Manifest", "Plan", "Post", "Shard", "SplitSummary",
+           "TextCleaner", "default_workers", "downloaded_weights", "extract", "extract_split", "load_stopwords", "make_prepare",
+           "plan_extraction", "read_manifest", "skip_kind"]
+__getattr__ = exports(__name__, {
+    "ExtractConfig": "pipeline.extract.config", "default_workers": "pipeline.extract.config",
+    "Manifest": "pipeline.extract.manifest", "Post": "pipeline.extract.manifest",
+    "read_manifest": "pipeline.extract.manifest",
+    "Job": "pipeline.extract.run", "Plan": "pipeline.extract.run", "Shard": "pipeline.extract.run",
+    "extract": "pipeline.extract.run", "extract_split": "pipeline.extract.run", "make_prepare": "pipeline.extract.run",
+    "plan_extraction": "pipeline.extract.run",
+    "ExtractSummary": "pipeline.extract.summary", "SplitSummary": "pipeline.extract.summary",
+    "TextCleaner": "pipeline.extract.textprep", "load_stopwords": "pipeline.extract.textprep",
+    "skip_kind": "pipeline.extract.stats", "downloaded_weights": "pipeline.extract.encoders",
+})

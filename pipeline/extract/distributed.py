@@ -16,6 +16,7 @@ from typing import Callable, Mapping, TypeVar
 import torch
 
 from sgmft_cache import SgmftError
+from pipeline.device import AUTO
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ class Ranks:
 
     def device(self, requested: str) -> str:
         """Each rank on its own GPU: `auto` and `cuda` mean cuda:LOCAL_RANK when sharded on a CUDA machine."""
-        if self.sharded and requested in ("auto", "cuda") and torch.cuda.is_available():
+        if self.sharded and requested in (AUTO, "cuda") and torch.cuda.is_available():
             return f"cuda:{self.local_rank}"
         return requested
 

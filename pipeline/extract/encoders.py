@@ -20,7 +20,7 @@ from cn_clip.clip import utils as cn_utils
 from cn_clip.clip.model import CLIP, convert_weights
 
 from sgmft_cache import SgmftError
-from pipeline.device import resolve_device
+from pipeline.device import AUTO, resolve_device
 from pipeline.extract.fingerprint import file_sha256
 
 TINY = "tiny"
@@ -188,13 +188,13 @@ def text_batches(lengths: list[int], batch_size: int, max_tokens: int | None = N
     return [b for b in batches if b]
 
 
-def load_encoder(model: str, *, checkpoint: str | None = None, device: str = "auto", precision: str = "auto",
+def load_encoder(model: str, *, checkpoint: str | None = None, device: str = AUTO, precision: str = AUTO,
                  download_root: str | None = None, random_weights: bool = False, seed: int = 0) -> Encoder:
     """The encoder `model` with its weights, ready to encode (the entry point for extract and predict)."""
     return build_encoder(resolve_weights(model, checkpoint, download_root, random_weights, seed), device, precision)
 
 
-def build_encoder(weights: Weights, device: str = "auto", precision: str = "auto") -> Encoder:
+def build_encoder(weights: Weights, device: str = AUTO, precision: str = AUTO) -> Encoder:
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
     model = _random_model(weights) if weights.random else _checkpoint_model(weights)
@@ -205,7 +205,7 @@ def build_encoder(weights: Weights, device: str = "auto", precision: str = "auto
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    if precision == "auto":
+    if precision == AUTO:
         return "fp16" if device.type == "cuda" else "fp32"
     if precision not in ("fp32", "fp16", "bf16"):
         raise SgmftError(f"--precision {precision}: choose auto, fp32, fp16 or bf16")

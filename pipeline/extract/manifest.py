@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sgmft_cache import SPLITS, SgmftError
+from pipeline.extract.config import ExtractConfig
 from pipeline.splits import stratified_holdout
 
 REQUIRED = ("text", "image")
@@ -50,7 +51,8 @@ class Manifest:
         return -1 if post.label is None else self.labels.index(post.label)
 
 
-def read_manifest(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0) -> Manifest:
+def read_manifest(path: str | Path, *, test_fraction: float = ExtractConfig.test_fraction,
+                  seed: int = ExtractConfig.seed) -> Manifest:
     """Read and check a manifest; make a seeded stratified train/test split when it has no split column."""
     path = Path(path)
     frame = _read_table(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,49 +17,47 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from sgmft_cache import SPLITS, CacheError, CacheMeta, CacheWriter, SgmftError, load_skipped, validate
-from sgmft_cache.validate import check_disjoint
+from sgmft_cache import (SPLITS, CacheError, CacheMeta, CacheWriter, Provenance, SgmftError, check_disjoint,
+                         load_skipped, validate)
 from pipeline.extract import shards
-from pipeline.extract.config import EMPTY_TEXT, SPLIT_CHOICES, ExtractConfig, default_workers
+from pipeline.extract.config import ExtractConfig
 from pipeline.extract.distributed import Group, Ranks
-from pipeline.extract.engine import Memos, Prepare, extract_rows, select_rows
+from pipeline.extract.engine import EngineSettings, extract_rows, select_rows
 from pipeline.extract.fingerprint import fingerprint, preprocessing_settings
 from pipeline.extract.manifest import Manifest, read_manifest
+from pipeline.extract.memo import Memos
+from pipeline.extract.reader import Prepare
 from pipeline.extract.summary import ExtractSummary, SplitSummary
 from pipeline.extract.textprep import TextCleaner, load_stopwords
 
 if TYPE_CHECKING:
-    from pipeline.extract.encoders import Weights
+    from pipeline.extract.encoders import Encoder, Weights
 
 
 def extract(cfg: ExtractConfig) -> ExtractSummary:
     """Encode the requested split(s) of the manifest into the cache; return what happened."""
-    check_config(cfg)
     manifest = read_manifest(cfg.manifest, test_fraction=cfg.test_fraction, seed=cfg.seed)
     splits = requested_splits(manifest, cfg.split)
-    from pipeline.extract import encoders  # cn_clip is imported only once extraction really runs
-
     ranks = Ranks.from_env()
     device = ranks.device(cfg.device)
     plan = plan_extraction(cfg, manifest, device)
-    weights, precision, meta = plan.weights, plan.precision, plan.meta
+    meta = plan.meta
     order = {split: [p.id for p in manifest.split(split)] for split in manifest.splits()}
     with Group(ranks, cfg.dist_timeout) as group:
         folded = group.together(lambda: prepare_cache(cfg, meta, splits, ranks, order), "checking the cache")
         already = group.together(lambda: {split: shards.done_ids(cfg.cache, split) for split in splits}
                                  if ranks.sharded else {}, "reading the shards")
-        encoder = group.together(lambda: encoders.build_encoder(weights, device, precision), "loading the encoders")
-        prepare = make_prepare(cfg, plan, encoder)
-        memos = Memos.empty(encoder.embed_dim)  # an image or text shared by two splits is encoded once
+        encoder = group.together(lambda: plan.load_encoder(device), "loading the encoders")
         target = replace(cfg, cache=str(shards.shard_path(cfg.cache, ranks.rank, ranks.world_size)),
                          quiet=cfg.quiet or ranks.rank > 0) if ranks.sharded else cfg
+        job = Job.start(target, manifest, plan, encoder)
         results = group.together(lambda: [
-            extract_split(target, manifest, split, meta, encoder, prepare, memos, ranks.rank, ranks.world_size,
-                          already.get(split, set())) for split in splits], "extracting")
+            extract_split(job, split, Shard(ranks.rank, ranks.world_size, frozenset(already.get(split, ()))))
+            for split in splits], "extracting")
         if ranks.sharded:
             folded = group.together(lambda: merge_shards(cfg, manifest, splits, meta, ranks, order), "merging the shards")
-    return ExtractSummary(cache=Path(cfg.cache), model=cfg.model, fingerprint=meta.fingerprint, precision=precision,
-                          device=str(encoder.device), note=weights.note, splits=results,
+    return ExtractSummary(cache=Path(cfg.cache), model=cfg.model, fingerprint=meta.fingerprint,
+                          precision=plan.precision, device=str(encoder.device), note=plan.weights.note, splits=results,
                           shard=f"{ranks}, shard {target.cache}" if ranks.sharded else None, folded=len(folded))
 
 
@@ -73,10 +70,16 @@ class Plan:
     precision: str  # fp32 / fp16 / bf16, resolved for the device
     meta: CacheMeta  # the cache's root attributes, fingerprint included
 
+    def load_encoder(self, device: str) -> "Encoder":
+        """The encoders with these weights at this precision (cn_clip is imported only now)."""
+        from pipeline.extract import encoders
+
+        return encoders.build_encoder(self.weights, device, self.precision)
+
 
 def plan_extraction(cfg: ExtractConfig, manifest: Manifest, device: str | None = None) -> Plan:
     """Stop words, weights, precision and cache attributes of `cfg`; finds every problem before a model loads."""
-    from pipeline.extract import encoders
+    from pipeline.extract import encoders  # cn_clip is imported only once extraction really runs
 
     cleaner = TextCleaner(load_stopwords(cfg.stopwords, cfg.extra_stopwords))
     weights = encoders.resolve_weights(cfg.model, cfg.checkpoint, cfg.download_root, cfg.random_weights, cfg.weights_seed)
@@ -85,7 +88,7 @@ def plan_extraction(cfg: ExtractConfig, manifest: Manifest, device: str | None =
     return Plan(cleaner, weights, precision, cache_meta(cfg, manifest, weights, settings, precision))
 
 
-def make_prepare(cfg: ExtractConfig, plan: Plan, encoder) -> Prepare:
+def make_prepare(cfg: ExtractConfig, plan: Plan, encoder: "Encoder") -> Prepare:
     """The worker side of the engine for `encoder`: clean, tokenize, read and transform one post."""
     from pipeline.extract import encoders
 
@@ -136,48 +139,55 @@ def merge_shards(cfg: ExtractConfig, manifest: Manifest, splits: list[str], meta
     return folded
 
 
-def extract_split(cfg: ExtractConfig, manifest: Manifest, split: str, meta: CacheMeta, encoder, prepare: Prepare,
-                  memos: Memos | None = None, rank: int = 0, world_size: int = 1,
-                  already: set[str] = frozenset()) -> SplitSummary:
-    """Encode one split of `manifest` into `cfg.cache` (rows already there are kept) and commit it.
+@dataclass(frozen=True)
+class Job:
+    """What every split of one extraction shares: settings, posts, cache attributes, the encoders, the worker side."""
 
-    With world_size > 1, only rank's share of the rows, minus those `already` encoded in other files."""
-    posts = manifest.split(split)
+    cfg: ExtractConfig
+    manifest: Manifest
+    meta: CacheMeta
+    encoder: "Encoder"
+    prepare: Prepare
+    memos: Memos  # an image or text shared by two splits is encoded once
+
+    @classmethod
+    def start(cls, cfg: ExtractConfig, manifest: Manifest, plan: Plan, encoder: "Encoder") -> "Job":
+        return cls(cfg, manifest, plan.meta, encoder, make_prepare(cfg, plan, encoder), Memos.empty(encoder.embed_dim))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of a split under torchrun (every post, with one process)."""
+
+    rank: int = 0
+    world_size: int = 1
+    already: frozenset[str] = frozenset()  # ids encoded in other files (other shards), not encoded again
+
+    def of(self, posts: list, done: set[str] = frozenset()) -> list:
+        return select_rows(posts, set(done) | self.already, self.rank, self.world_size)
+
+
+def extract_split(job: Job, split: str, shard: Shard = Shard()) -> SplitSummary:
+    """Encode this shard's share of one split into `job.cfg.cache` (rows already there are kept) and commit it."""
+    cfg, posts = job.cfg, job.manifest.split(split)
     start = time.perf_counter()
-    dtype = "float16" if encoder.precision == "fp16" else "float32"  # bf16 outputs are stored losslessly as fp32
-    writer = CacheWriter(cfg.cache, split, meta, chunk_rows=cfg.chunk_rows, dtype=dtype)
-    share = select_rows(posts, set(), rank, world_size)  # all posts, with one process
-    todo = select_rows(posts, writer.done_ids() | already, rank, world_size)
-    labels = {p.id: manifest.label_id(p) for p in todo}
+    dtype = "float16" if job.encoder.precision == "fp16" else "float32"  # bf16 outputs are stored losslessly as fp32
+    writer = CacheWriter(cfg.cache, split, job.meta, chunk_rows=cfg.chunk_rows, dtype=dtype)
+    share = select_rows(posts, set(), shard.rank, shard.world_size)  # all posts, with one process
+    todo = shard.of(posts, writer.done_ids())
+    labels = {p.id: job.manifest.label_id(p) for p in todo}
     try:
-        stats = extract_rows(todo, labels, writer, encoder, prepare,
-                             batch_size=cfg.batch_size, quiet=cfg.quiet, memos=memos,
-                             workers=default_workers(encoder.device) if cfg.workers is None else cfg.workers,
-                             text_window=cfg.chunk_rows, threads=cfg.threads)
+        stats = extract_rows(todo, labels, writer, job.encoder, job.prepare,
+                             EngineSettings.of(cfg, job.encoder.device), job.memos)
     except BaseException:
         writer.flush()  # keep every encoded row for the next run
         raise
     commit_start = time.perf_counter()
     committed = writer.commit(order=[p.id for p in posts])
     stats.phases.write += time.perf_counter() - commit_start
-    check_accounted(cfg.cache, split, select_rows(posts, set(already), rank, world_size), writer.done_ids())
+    check_accounted(cfg.cache, split, shard.of(posts), writer.done_ids())
     return SplitSummary(split=split, posts=len(share), already=len(share) - len(todo), stats=stats,
                         in_cache=committed.rows, seconds=time.perf_counter() - start)
-
-
-def check_config(cfg: ExtractConfig) -> None:
-    problems = [
-        (cfg.split not in SPLIT_CHOICES, f"--split {cfg.split}: choose one of {', '.join(SPLIT_CHOICES)}"),
-        (cfg.empty_text not in EMPTY_TEXT, f"--empty-text {cfg.empty_text}: choose skip or encode"),
-        (not 0.0 < cfg.test_fraction < 1.0, f"--test-fraction {cfg.test_fraction}: must lie between 0 and 1"),
-        (not 3 <= cfg.context_length <= 512, f"--context-length {cfg.context_length}: must lie in 3..512"),
-        (min(cfg.batch_size, cfg.chunk_rows, cfg.max_pixels) < 1,
-         "--batch-size, --chunk-rows and --max-pixels must be positive"),
-        ((cfg.workers or 0) < 0, f"--workers {cfg.workers}: must be 0 (decode in the main process) or more"),
-    ]
-    for bad, message in problems:
-        if bad:
-            raise SgmftError(message)
 
 
 def requested_splits(manifest: Manifest, split: str) -> list[str]:
@@ -192,29 +202,25 @@ def requested_splits(manifest: Manifest, split: str) -> list[str]:
     return [split]
 
 
-def cache_meta(cfg: ExtractConfig, manifest: Manifest, weights, settings: dict, precision: str) -> CacheMeta:
+def cache_meta(cfg: ExtractConfig, manifest: Manifest, weights: "Weights", settings: dict, precision: str) -> CacheMeta:
     versions = {name: importlib.metadata.version(name) for name in ("cn_clip", "jieba", "pillow")}
-    extra = {
-        "encoder_note": weights.note,
-        "weights": weights.identity,
-        "arch": weights.arch,
-        "precision": precision if cfg.overwrite else _precisions(cfg.cache, precision),
-        "preprocessing": json.dumps(settings, ensure_ascii=False, sort_keys=True),
-        "extract_config": json.dumps(cfg.to_dict(), ensure_ascii=False, sort_keys=True),
-        "split_source": manifest.split_source,
-        "versions": json.dumps({**versions, "torch": torch.__version__}, sort_keys=True),
-    }
+    provenance = Provenance(
+        encoder_note=weights.note, weights=weights.identity, arch=weights.arch,
+        precision=precision if cfg.overwrite else _precisions(cfg.cache, precision), preprocessing=settings,
+        extract_config=cfg.to_dict(), split_source=manifest.split_source,
+        versions={**versions, "torch": torch.__version__}, placeholder=weights.random)
     fp = fingerprint(weights.model, weights.identity, settings)
-    return CacheMeta(model=weights.model, embed_dim=weights.embed_dim, labels=manifest.labels, fingerprint=fp, extra=extra)
+    return CacheMeta(model=weights.model, embed_dim=weights.embed_dim, labels=manifest.labels, fingerprint=fp,
+                     provenance=provenance)
 
 
 def _precisions(cache: str, precision: str) -> str:
     """Every precision the cache's rows were made at, e.g. "fp16,fp32" after a CPU run resumed on a GPU."""
     try:
-        before = validate(cache).extra.get("precision", "") if Path(cache).exists() else ""
+        before = validate(cache).provenance.precisions if Path(cache).exists() else set()
     except CacheError:
-        before = ""  # the writer reports what is wrong with the file
-    return ",".join(sorted({precision, *filter(None, before.split(","))}))
+        before = set()  # the writer reports what is wrong with the file
+    return ",".join(sorted({precision, *before}))
 
 
 def check_accounted(cache: str, split: str, posts, have: set[str]) -> None:

@@ -13,10 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-import h5py
-
-from sgmft_cache import CacheError, CacheMeta, merge_caches, staging_dir, validate
-from sgmft_cache import layout as L
+from sgmft_cache import CacheError, CacheMeta, merge_caches, split_ids, staging_dir, validate
 
 
 def shard_path(cache: str | Path, rank: int, world_size: int) -> Path:
@@ -43,12 +40,7 @@ def leftovers(cache: str | Path) -> list[Path]:
 
 def done_ids(cache: str | Path, split: str) -> set[str]:
     """Ids of `split` with features in the cache or in any leftover file."""
-    done: set[str] = set()
-    for file in _existing(cache) + leftovers(cache):
-        with h5py.File(file, "r") as f:
-            if split in f:
-                done.update(L.read_strings(f[split], L.ID).tolist())
-    return done
+    return set().union(*(split_ids(file, split) for file in _existing(cache) + leftovers(cache)))
 
 
 def check_leftovers(cache: str | Path, meta: CacheMeta) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.extract.engine import RowStats
+from pipeline.extract.stats import RowStats
 
 
 @dataclass(frozen=True)

@@ -9,24 +9,27 @@ vectors do not depend on the grouping (tests/test_extract_encoders.py).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import Callable, Iterable
 
-if TYPE_CHECKING:
-    from pipeline.extract.encoders import Encoder
-    from pipeline.extract.engine import Item, Memo
+import torch
+
+from pipeline.extract.memo import Memo
+from pipeline.extract.reader import Item
 
 BUCKET_TOKENS = 4  # token counts 0-3, 4-7, ...: a text pads by at most 3 tokens in a full bucket
+
+EncodeTexts = Callable[[list[list[int]]], torch.Tensor]  # token-id lists -> [N, D], in input order
 
 
 class TextQueue:
     """Distinct cleaned texts not yet in the memo, by length bucket; encoded ones go into the memo."""
 
-    def __init__(self, memo: "Memo", encoder: "Encoder", batch_size: int):
-        self.memo, self.encoder, self.batch_size = memo, encoder, batch_size
+    def __init__(self, memo: Memo, encode: EncodeTexts, batch_size: int):
+        self.memo, self.encode, self.batch_size = memo, encode, batch_size
         self.buckets: dict[int, dict[str, list[int]]] = {}  # bucket -> {cleaned text: token ids}
         self.encoded = 0  # distinct texts encoded so far
 
-    def add(self, items: Iterable["Item"]) -> None:
+    def add(self, items: Iterable[Item]) -> None:
         """Queue the items' texts that are neither encoded nor queued; encode every bucket that fills up."""
         for it in items:
             if it.text_clean in self.memo.features:
@@ -44,5 +47,5 @@ class TextQueue:
             self._encode(pending)
 
     def _encode(self, texts: dict[str, list[int]]) -> None:
-        self.memo.add(list(texts), self.encoder.encode_texts(list(texts.values()), self.batch_size))
+        self.memo.add(list(texts), self.encode(list(texts.values())))
         self.encoded += len(texts)

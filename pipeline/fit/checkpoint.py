@@ -7,6 +7,7 @@ import torch
 
 from sgmft_cache import SgmftError
 from pipeline.head import HeadConfig, SGMFTHead
+from pipeline.rundir import CHECKPOINT, RunDir
 
 
 def save_checkpoint(path: Path, head: SGMFTHead, state: dict, info: dict) -> None:
@@ -18,9 +19,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     """(head in eval mode with the saved weights, the rest of the checkpoint: labels, fingerprint, ...)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "checkpoint.pt"
+        path = RunDir(path).checkpoint
     if not path.exists():
-        raise SgmftError(f"{path}: no checkpoint here (a run directory of `sgmft fit` holds checkpoint.pt)")
+        raise SgmftError(f"{path}: no checkpoint here (a run directory of `sgmft fit` holds {CHECKPOINT})")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # a truncated or foreign file

@@ -82,16 +82,24 @@ def train_epoch(
 
 
 @torch.no_grad()
-def evaluate(head: SGMFTHead, data: Batches, batch_size: int = 1024, with_fusion: bool = False) -> Evaluation:
+def head_outputs(head: SGMFTHead, text: torch.Tensor, image: torch.Tensor, device: torch.device,
+                 batch_size: int = 1024, with_fusion: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(logits [N, C], M_fuse [N, D_fuse] when asked for) in eval mode, `batch_size` posts at a time on `device`."""
     head.eval()
     logits, fusion = [], []
-    for start in range(0, len(data), batch_size):
-        t, v = data.text[start : start + batch_size], data.image[start : start + batch_size]
+    for start in range(0, len(text), batch_size):
+        t, v = text[start : start + batch_size].to(device), image[start : start + batch_size].to(device)
         m_fuse = head.fuse(t, v)
         logits.append(head.classifier(m_fuse))
         if with_fusion:
             fusion.append(m_fuse)
-    all_logits = torch.cat(logits)
+    if not logits:
+        return torch.zeros(0, head.cfg.num_classes, device=device), None
+    return torch.cat(logits), torch.cat(fusion) if with_fusion else None
+
+
+def evaluate(head: SGMFTHead, data: Batches, batch_size: int = 1024, with_fusion: bool = False) -> Evaluation:
+    all_logits, fusion = head_outputs(head, data.text, data.image, data.label.device, batch_size, with_fusion)
     loss = float(F.cross_entropy(all_logits, data.label))
     acc = float((all_logits.argmax(dim=1) == data.label).float().mean())
-    return Evaluation(loss, acc, all_logits.cpu().numpy(), torch.cat(fusion).cpu().numpy() if with_fusion else None)
+    return Evaluation(loss, acc, all_logits.cpu().numpy(), fusion.cpu().numpy() if with_fusion else None)

@@ -6,16 +6,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
+from sgmft_cache import SgmftError, SplitData
 from pipeline.fit.config import FitConfig
-from pipeline.fit.data import CachedSplits, FitData, prepare
-from pipeline.fit.outputs import extraction_record, new_run_dir, write_json, write_predictions
-from pipeline.metrics import accuracy, macro_f1
-from sgmft_cache import SplitData
+from pipeline.fit.data import FitData
+from pipeline.fit.trainers import Scorer, Trained
+from pipeline.rundir import C_SEARCH, PROBE_WEIGHTS, RunDir
 
-PROBE = "logreg-probe"
 C_GRID = tuple(10.0**k for k in range(-2, 5))  # inverse L2 strength; l2-normalised inputs need large C
+SPLITS = ("train", "val", "test")
 
 
 def probe_features(split: SplitData, input_norm: str) -> np.ndarray:
@@ -27,61 +26,66 @@ def probe_features(split: SplitData, input_norm: str) -> np.ndarray:
     return np.concatenate([text, image], axis=1)  # (N, 2D)
 
 
-def full_log_proba(model: LogisticRegression, x: np.ndarray, num_classes: int) -> np.ndarray:
+def full_log_proba(model, x: np.ndarray, num_classes: int) -> np.ndarray:
     """log P(class) as [N, num_classes]; classes absent from train get -inf (probability 0)."""
     out = np.full((len(x), num_classes), -np.inf)
     out[:, model.classes_] = model.predict_log_proba(x)
     return out
 
 
-def fit_probe(cfg: FitConfig, splits: CachedSplits) -> tuple[Path, dict]:
-    """Fit one probe per C in C_GRID on train, keep the best on val, evaluate on test; same run contract."""
-    data = prepare(splits, cfg.val_fraction, cfg.seed)
-    x = {name: probe_features(getattr(data, name), cfg.input_norm) for name in ("train", "val", "test")}
-    y = {name: getattr(data, name).label.numpy() for name in ("train", "val", "test")}
-    run_dir = new_run_dir(cfg.out, cfg.cache, cfg.variant, cfg.seed)
-    write_json(run_dir / "config.json", _config(cfg, data))
-    start = time.perf_counter()
-    search, best = [], None
-    for c in C_GRID:
-        model = LogisticRegression(C=c, max_iter=2000).fit(x["train"], y["train"])
-        row = dict(C=c, train_accuracy=model.score(x["train"], y["train"]),
-                   val_accuracy=model.score(x["val"], y["val"]))
-        search.append(row)
-        if best is None or row["val_accuracy"] > best[1]["val_accuracy"]:  # ties keep the smaller C
-            best = (model, row)
-    _write_search(run_dir / "c_search.csv", search)
-    model, row = best
-    labels = list(data.meta.labels)
-    log_proba = full_log_proba(model, x["test"], len(labels))
-    pred = write_predictions(run_dir, data.test.ids, y["test"], log_proba, x["test"], labels)
-    np.savez(run_dir / "probe.npz", coef=model.coef_, intercept=model.intercept_, classes=model.classes_,
-             C=model.C, input_norm=cfg.input_norm, labels=np.asarray(labels, dtype=str))
-    metrics = _metrics(cfg, data, y["test"], pred, log_proba, row)
-    metrics["seconds"] = time.perf_counter() - start
-    write_json(run_dir / "metrics.json", metrics)  # written last: its presence marks a finished run
-    return run_dir, metrics
+class ProbeTrainer:
+    """One scikit-learn logistic regression per C in C_GRID on train; the best on val is kept."""
 
+    device = "cpu"
 
-def _metrics(cfg: FitConfig, data: FitData, y_true: np.ndarray, pred: np.ndarray, log_proba: np.ndarray,
-             row: dict) -> dict:
-    labels = list(data.meta.labels)
-    test_loss = float(-np.mean(log_proba[np.arange(len(y_true)), y_true]))
-    return dict(
-        variant=cfg.variant, seed=cfg.seed, test_accuracy=accuracy(y_true, pred),
-        test_macro_f1=macro_f1(y_true, pred, len(labels)), test_loss=test_loss,
-        val_accuracy=row["val_accuracy"], best_epoch=None, epochs=0, probe_C=row["C"],
-        cache=str(cfg.cache), cache_fingerprint=data.meta.fingerprint, encoder=data.meta.model,
-        encoder_note=data.meta.extra.get("encoder_note", ""), labels=labels, val_source=data.val_source,
-        train_size=len(data.train), val_size=len(data.val), test_size=len(data.test), device="cpu",
-    )
+    def __init__(self, cfg: FitConfig, data: FitData):
+        self.cfg, self.data = cfg, data
+        self.x = {name: probe_features(getattr(data, name), cfg.input_norm) for name in SPLITS}
+        self.y = {name: getattr(data, name).label.numpy() for name in SPLITS}
+        self.settings = dict(model="sklearn LogisticRegression (lbfgs, multinomial, L2)", C_grid=list(C_GRID),
+                             features="[text; image]", input_norm=cfg.input_norm, chosen_by="validation accuracy")
 
+    def train(self, run: RunDir) -> Trained:
+        from sklearn.linear_model import LogisticRegression  # 2 s of imports that only the probe needs
 
-def _config(cfg: FitConfig, data: FitData) -> dict:
-    probe = dict(model="sklearn LogisticRegression (lbfgs, multinomial, L2)", C_grid=list(C_GRID),
-                 features="[text; image]", input_norm=cfg.input_norm, chosen_by="validation accuracy")
-    return dict(fit=cfg.to_dict(), probe=probe, val_source=data.val_source, cache_fingerprint=data.meta.fingerprint,
-                encoder=data.meta.model, labels=list(data.meta.labels), extraction=extraction_record(data.meta))
+        x, y = self.x, self.y
+        start = time.perf_counter()
+        search, best = [], None
+        for c in C_GRID:
+            model = LogisticRegression(C=c, max_iter=2000).fit(x["train"], y["train"])
+            row = dict(C=c, train_accuracy=model.score(x["train"], y["train"]),
+                       val_accuracy=model.score(x["val"], y["val"]))
+            search.append(row)
+            if best is None or row["val_accuracy"] > best[1]["val_accuracy"]:  # ties keep the smaller C
+                best = (model, row)
+        _write_search(run.file(C_SEARCH), search)
+        model, row = best
+        labels = list(self.data.meta.labels)
+        np.savez(run.file(PROBE_WEIGHTS), coef=model.coef_, intercept=model.intercept_, classes=model.classes_,
+                 C=model.C, input_norm=self.cfg.input_norm, labels=np.asarray(labels, dtype=str))
+        log_proba = full_log_proba(model, x["test"], len(labels))
+        selection = dict(best_epoch=None, epochs=0, probe_C=row["C"], seconds=time.perf_counter() - start)
+        return Trained(row["val_accuracy"], f"C={row['C']:g}", selection, log_proba, x["test"])
+
+    @staticmethod
+    def scorer(run: RunDir, device=None) -> Scorer:
+        """The saved multinomial logistic regression as scores whose softmax is sklearn's predict_proba."""
+        file = run.file(PROBE_WEIGHTS)
+        if not file.exists():
+            raise SgmftError(f"{run.path}: a logreg-probe run without {PROBE_WEIGHTS}; fit it again")
+        with np.load(file) as z:
+            coef, intercept, classes = z["coef"], z["intercept"], z["classes"]
+            input_norm, num_classes = str(z["input_norm"]), len(z["labels"])
+
+        def scores(data: SplitData) -> np.ndarray:
+            raw = probe_features(data, input_norm) @ coef.T + intercept  # [N, classes seen in train]
+            if coef.shape[0] == 1:  # two classes: sklearn keeps one score, P(second) = sigmoid(score)
+                raw = np.concatenate([np.zeros_like(raw), raw], axis=1)
+            out = np.full((len(data), num_classes), -np.inf)
+            out[:, classes] = raw  # classes absent from train: probability 0
+            return out
+
+        return scores
 
 
 def _write_search(path: Path, rows: list[dict]) -> None:

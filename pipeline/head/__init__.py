@@ -1,5 +1,8 @@
 """The SG-MFT fusion head (paper §3) and its variants; imports only torch."""
-from pipeline.head.model import HeadConfig, SGMFTHead
-from pipeline.head.variants import VARIANTS, variant_config
+from pipeline.lazy import exports
 
-__all__ = ["HeadConfig", "SGMFTHead", "VARIANTS", "variant_config"]
+__all__ = ["INPUT_NORMS", "HeadConfig", "SGMFTHead", "VARIANTS", "variant_config"]
+__getattr__ = exports(__name__, {
+    "INPUT_NORMS": "pipeline.head.config", "HeadConfig": "pipeline.head.config", "SGMFTHead": "pipeline.head.model",
+    "VARIANTS": "pipeline.head.variants", "variant_config": "pipeline.head.variants",
+})

@@ -1,4 +1,9 @@
-"""Multi-head scaled dot-product attention over [batch, length, D], with an exact one-key fast path."""
+"""Multi-head scaled dot-product attention over [batch, length, D], with an exact one-key shortcut.
+
+Whether the shortcut is taken is chosen in one place for a whole model, `use_one_key_shortcut`
+(SGMFTHead calls it with HeadConfig.fast_path); the modules that attend inherit `OneKeyShortcut`
+and read the choice, so no constructor carries it.
+"""
 from __future__ import annotations
 
 import torch
@@ -14,6 +19,20 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> tor
     return out.transpose(1, 2).reshape(b, lq, d)
 
 
+class OneKeyShortcut:
+    """Mixin of the modules that attend: `one_key_shortcut` says whether attention over a single key skips Q and K."""
+
+    one_key_shortcut: bool = True
+
+
+def use_one_key_shortcut(model: nn.Module, enabled: bool) -> nn.Module:
+    """Take the exact one-key shortcut (True) or the general path (False) in every attention of `model`."""
+    for module in model.modules():
+        if isinstance(module, OneKeyShortcut):
+            module.one_key_shortcut = enabled
+    return model
+
+
 def project_and_attend(
     query: torch.Tensor,
     key_value: torch.Tensor,
@@ -21,7 +40,7 @@ def project_and_attend(
     k_proj: nn.Module,
     values: torch.Tensor,
     heads: int,
-    fast: bool = True,
+    shortcut: bool = True,
 ) -> torch.Tensor:
     """MultiHead(query W^Q, key_value W^K, values) before the output projection.
 
@@ -29,22 +48,23 @@ def project_and_attend(
     projection (SA and CA of eqs. 8-9) compute it once. With a single key the softmax is
     exactly 1 and every query receives that key's value: Q and K need not be computed.
     """
-    if fast and key_value.shape[1] == 1:
+    if shortcut and key_value.shape[1] == 1:
         return values.expand(-1, query.shape[1], -1)
     return attend(q_proj(query), k_proj(key_value), values, heads)
 
 
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(OneKeyShortcut, nn.Module):
     """Standard multi-head attention: queries from `query`, keys and values from `key_value`."""
 
-    def __init__(self, dim: int, heads: int, fast: bool = True):
+    def __init__(self, dim: int, heads: int):
         super().__init__()
         if dim % heads:
             raise ValueError(f"embed_dim {dim} is not divisible by {heads} heads")
-        self.heads, self.fast = heads, fast
+        self.heads = heads
         self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
 
     def forward(self, query: torch.Tensor, key_value: torch.Tensor) -> torch.Tensor:
-        mixed = project_and_attend(query, key_value, self.q, self.k, self.v(key_value), self.heads, self.fast)
+        mixed = project_and_attend(query, key_value, self.q, self.k, self.v(key_value), self.heads,
+                                   self.one_key_shortcut)
         return self.out(mixed)

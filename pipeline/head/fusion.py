@@ -1,31 +1,47 @@
 """Fusion modules: the SFM (eq. 17) and the alternatives of Tables 2-3, all (text, image) -> M_fuse."""
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 import torch
 from torch import nn
 
 from pipeline.head.attention import MultiHeadAttention
 from pipeline.head.ffn import FeedForward
 
+FUSIONS: dict[str, Callable[..., nn.Module]] = {}  # HeadConfig.fusion -> module class, filled by @fusion
+
+
+def fusion(name: str, **preset):
+    """Register a fusion module under `name` (with constructor arguments `preset`, e.g. which modality)."""
+
+    def register(cls):
+        FUSIONS[name] = functools.partial(cls, **preset) if preset else cls
+        return cls
+
+    return register
+
 
 class AttentionSublayer(nn.Module):
     """LayerNorm(x + MultiHead(x, context)); self-attention when context is x itself."""
 
-    def __init__(self, dim: int, heads: int, fast: bool = True):
+    def __init__(self, dim: int, heads: int):
         super().__init__()
-        self.attn, self.norm = MultiHeadAttention(dim, heads, fast), nn.LayerNorm(dim)
+        self.attn, self.norm = MultiHeadAttention(dim, heads), nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         return self.norm(x + self.attn(x, context))
 
 
+@fusion("sfm")
 class SimilarityFusion(nn.Module):
     """SFM: layers of symmetric cross-attention, then M_fuse = CA(X_text) ⊕ CA(X_image) (eq. 17)."""
 
-    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2, fast: bool = True):
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2):
         super().__init__()
-        self.text_to_image = nn.ModuleList(AttentionSublayer(dim, heads, fast) for _ in range(layers))
-        self.image_to_text = nn.ModuleList(AttentionSublayer(dim, heads, fast) for _ in range(layers))
+        self.text_to_image = nn.ModuleList(AttentionSublayer(dim, heads) for _ in range(layers))
+        self.image_to_text = nn.ModuleList(AttentionSublayer(dim, heads) for _ in range(layers))
         self.out_dim = dim
 
     def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -37,23 +53,24 @@ class SimilarityFusion(nn.Module):
 class CoAttentionLayer(nn.Module):
     """One stream of a co-attention layer: self-attention, cross-attention to the other stream, FFN."""
 
-    def __init__(self, dim: int, heads: int, hidden: int, fast: bool = True):
+    def __init__(self, dim: int, heads: int, hidden: int):
         super().__init__()
-        self.self_attn = AttentionSublayer(dim, heads, fast)
-        self.cross_attn = AttentionSublayer(dim, heads, fast)
+        self.self_attn = AttentionSublayer(dim, heads)
+        self.cross_attn = AttentionSublayer(dim, heads)
         self.ffn = FeedForward(dim, hidden)
 
     def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         return self.ffn(self.cross_attn(self.self_attn(x, x), other))
 
 
+@fusion("co-attention")
 class CoAttention(nn.Module):
     """Symmetric co-attention (METER/ViLBERT style): both streams attend to each other every layer."""
 
-    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2, fast: bool = True):
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2):
         super().__init__()
-        self.text_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden, fast) for _ in range(layers))
-        self.image_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden, fast) for _ in range(layers))
+        self.text_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden) for _ in range(layers))
+        self.image_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden) for _ in range(layers))
         self.out_dim = dim
 
     def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -62,12 +79,13 @@ class CoAttention(nn.Module):
         return (text + image).mean(dim=1)
 
 
+@fusion("asym-co-attention")
 class AsymmetricCoAttention(nn.Module):
     """mPLUG-style: only the text stream queries the image; the image features pass unchanged."""
 
-    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2, fast: bool = True):
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2):
         super().__init__()
-        self.text_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden, fast) for _ in range(layers))
+        self.text_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden) for _ in range(layers))
         self.out_dim = dim
 
     def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -76,12 +94,13 @@ class AsymmetricCoAttention(nn.Module):
         return text.mean(dim=1)  # the text stream carries the fused representation
 
 
+@fusion("merge-attention")
 class MergeAttention(nn.Module):
     """Concatenate the two streams along the sequence, then self-attention layers over both."""
 
-    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2, fast: bool = True):
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int = 2):
         super().__init__()
-        self.attn = nn.ModuleList(AttentionSublayer(dim, heads, fast) for _ in range(layers))
+        self.attn = nn.ModuleList(AttentionSublayer(dim, heads) for _ in range(layers))
         self.ffn = nn.ModuleList(FeedForward(dim, hidden) for _ in range(layers))
         self.out_dim = dim
 
@@ -93,6 +112,7 @@ class MergeAttention(nn.Module):
         return x[:, :n_text].mean(dim=1) + x[:, n_text:].mean(dim=1)  # text ⊕ image positions
 
 
+@fusion("sum")
 class SumFusion(nn.Module):
     """No fusion module: M_fuse = text ⊕ image."""
 
@@ -104,6 +124,7 @@ class SumFusion(nn.Module):
         return (text + image).mean(dim=1)
 
 
+@fusion("concat")
 class ConcatFusion(nn.Module):
     """Feature-level fusion: M_fuse = [text; image] (2D wide)."""
 
@@ -115,6 +136,8 @@ class ConcatFusion(nn.Module):
         return torch.cat([text, image], dim=-1).mean(dim=1)
 
 
+@fusion("text", modality="text")
+@fusion("image", modality="image")
 class SelectFusion(nn.Module):
     """One modality alone (text-only / image-only baselines)."""
 
@@ -126,19 +149,8 @@ class SelectFusion(nn.Module):
         return (text if self.modality == "text" else image).mean(dim=1)
 
 
-FUSIONS = {
-    "sfm": SimilarityFusion,
-    "co-attention": CoAttention,
-    "asym-co-attention": AsymmetricCoAttention,
-    "merge-attention": MergeAttention,
-    "sum": SumFusion,
-    "concat": ConcatFusion,
-    "text": lambda *a, **k: SelectFusion(*a, modality="text", **k),
-    "image": lambda *a, **k: SelectFusion(*a, modality="image", **k),
-}
 
-
-def build_fusion(name: str, dim: int, heads: int, hidden: int, layers: int, fast: bool) -> nn.Module:
+def build_fusion(name: str, dim: int, heads: int, hidden: int, layers: int) -> nn.Module:
     if name not in FUSIONS:
         raise ValueError(f"unknown fusion {name!r}; choose from {', '.join(FUSIONS)}")
-    return FUSIONS[name](dim, heads, hidden, layers=layers, fast=fast)
+    return FUSIONS[name](dim, heads, hidden, layers=layers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.head.attention import project_and_attend
+from pipeline.head.attention import OneKeyShortcut, project_and_attend
 
 
 class QKV(nn.Module):
@@ -15,14 +15,14 @@ class QKV(nn.Module):
         self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
 
 
-class InterpolationAttention(nn.Module):
+class InterpolationAttention(OneKeyShortcut, nn.Module):
     """X^C for text and image: self- and cross-attention blended channel-wise by P^m (eqs. 8-13)."""
 
-    def __init__(self, dim: int, heads: int, fast: bool = True):
+    def __init__(self, dim: int, heads: int):
         super().__init__()
         if dim % heads:
             raise ValueError(f"embed_dim {dim} is not divisible by {heads} heads")
-        self.heads, self.fast = heads, fast
+        self.heads = heads
         self.text, self.image = QKV(dim), QKV(dim)  # (6), (7): shared by the SA and CA that use them
         self.sa_image, self.ca_image = nn.Linear(dim, dim), nn.Linear(dim, dim)  # W^s, W^c (10-11)
         self.sa_text, self.ca_text = nn.Linear(dim, dim), nn.Linear(dim, dim)
@@ -33,7 +33,7 @@ class InterpolationAttention(nn.Module):
         p_m = p_m[:, None, :]  # (B, 1, D): one weight per channel, shared by all positions
         val_t, val_i = self.text.v(t), self.image.v(v)
         mix = lambda query, kv, qkv_q, qkv_kv, values: project_and_attend(  # noqa: E731
-            query, kv, qkv_q.q, qkv_kv.k, values, self.heads, self.fast
+            query, kv, qkv_q.q, qkv_kv.k, values, self.heads, self.one_key_shortcut
         )
         sa_image = self.sa_image(mix(v, v, self.image, self.image, val_i))  # (8, 10)
         ca_image = self.ca_image(mix(t, v, self.text, self.image, val_i))  # (9, 11): query from text

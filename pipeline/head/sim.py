@@ -16,12 +16,12 @@ class SimilarityInteraction(nn.Module):
     block (P^e_ij = softmax_j(t_i v_j) mixes X_image^C); "image" swaps the roles (Table 4).
     """
 
-    def __init__(self, dim: int, heads: int, hidden: int, gate: str = "softmax", guide: str = "text", fast=True):
+    def __init__(self, dim: int, heads: int, hidden: int, gate: str = "softmax", guide: str = "text"):
         super().__init__()
         if guide not in ("text", "image"):
             raise ValueError(f"unknown FFN guide {guide!r}; use 'text' or 'image'")
         self.gate, self.guide = gate, guide
-        self.attention = InterpolationAttention(dim, heads, fast)
+        self.attention = InterpolationAttention(dim, heads)
         self.ffn_text = SimilarityFeedForward(dim, hidden) if guide == "text" else FeedForward(dim, hidden)
         self.ffn_image = SimilarityFeedForward(dim, hidden) if guide == "image" else FeedForward(dim, hidden)
 

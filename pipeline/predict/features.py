@@ -7,13 +7,11 @@ own — resumable, every row encoded or listed with its reason.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import fields, replace
 from pathlib import Path
 
-from sgmft_cache import CacheWriter, SgmftError, SplitData, load_skipped, load_split, validate
-from pipeline.extract import ExtractConfig, Manifest, SplitSummary, extract_split, read_manifest
-from pipeline.extract.run import Plan, check_config, make_prepare, plan_extraction
+from sgmft_cache import CacheMeta, CacheWriter, SgmftError, SplitData, load_skipped, load_split, validate
+from pipeline.extract import ExtractConfig, Job, Manifest, Plan, SplitSummary, extract_split, plan_extraction, read_manifest
 from pipeline.predict.config import PredictConfig
 from pipeline.predict.trained import TrainedRun
 
@@ -23,8 +21,8 @@ OVERRIDES = ("checkpoint", "download_root", "stopwords", "extra_stopwords")  # w
 
 def extract_config(run: TrainedRun, cfg: PredictConfig) -> ExtractConfig:
     """The run's extraction settings for the new posts: its model and preprocessing, this machine's paths."""
-    saved = run.extraction.get("extract_config")
-    if not isinstance(saved, dict):
+    saved = run.extraction.provenance.extract_config
+    if not saved:
         raise SgmftError(f"{run.path}: its features were not made by `sgmft extract` (encoder {run.encoder}), "
                          "so predict cannot make the same features for new posts")
     known = {f.name for f in fields(ExtractConfig)}
@@ -44,7 +42,6 @@ def new_posts(path: str, labels: tuple[str, ...]) -> Manifest:
 
 def checked_plan(run: TrainedRun, ecfg: ExtractConfig, manifest: Manifest) -> Plan:
     """extract's plan for these settings, refused unless it makes features like the run's cache."""
-    check_config(ecfg)
     plan = plan_extraction(ecfg, manifest)
     if plan.meta.fingerprint != run.fingerprint:
         raise SgmftError(
@@ -55,11 +52,10 @@ def checked_plan(run: TrainedRun, ecfg: ExtractConfig, manifest: Manifest) -> Pl
     return plan
 
 
-def differences(saved: dict, plan: Plan) -> list[str]:
+def differences(saved: CacheMeta, plan: Plan) -> list[str]:
     """What differs between the run's record and the plan, e.g. "text.stopwords_count 794 -> 3"."""
-    before = dict(model=saved.get("model"), weights=saved.get("weights"), **_flat(saved.get("preprocessing", {})))
-    after = dict(model=plan.meta.model, weights=plan.meta.extra.get("weights"),
-                 **_flat(json.loads(plan.meta.extra["preprocessing"])))
+    before, after = (dict(model=meta.model, weights=meta.provenance.weights, **_flat(meta.provenance.preprocessing))
+                     for meta in (saved, plan.meta))
     found = [f"{k} {_short(before.get(k))} -> {_short(after.get(k))}" for k in sorted(set(before) | set(after))
              if before.get(k) != after.get(k)]
     return found or ["the settings recorded by the run are incomplete"]
@@ -85,13 +81,11 @@ def encode_new_posts(ecfg: ExtractConfig, manifest: Manifest, plan: Plan) -> tup
 
     A feature cache there that another run or other settings made is derived data: it is replaced. A file
     that is not a feature cache at all is refused, never deleted."""
-    from pipeline.extract import encoders
-
     cache = Path(ecfg.cache)
     replaced = cache.exists() and validate(cache).compatible_with(plan.meta) is not None
     CacheWriter(cache, SPLIT, plan.meta, overwrite=replaced)
-    encoder = encoders.build_encoder(plan.weights, ecfg.device, plan.precision)
-    summary = extract_split(ecfg, manifest, SPLIT, plan.meta, encoder, make_prepare(ecfg, plan, encoder))
+    encoder = plan.load_encoder(ecfg.device)
+    summary = extract_split(Job.start(ecfg, manifest, plan, encoder), SPLIT)
     return summary, replaced
 
 

@@ -17,13 +17,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.device import resolve_device
-from pipeline.extract import SplitSummary
-from pipeline.extract.engine import reason_kind
+from pipeline.extract import SplitSummary, skip_kind
 from pipeline.predict.config import PredictConfig
 from pipeline.predict.features import (cached_features, checked_plan, encode_new_posts, extract_config,
                                        new_posts)
 from pipeline.predict.trained import TrainedRun, load_trained_run
-from pipeline.report.runs import is_placeholder_encoder
 
 PROB_PREFIX = "p_"
 
@@ -40,14 +38,14 @@ class PredictSummary:
 
     @property
     def skipped(self) -> Counter:
-        return Counter(reason_kind(r) for r in self.table["skipped_reason"] if r)
+        return Counter(skip_kind(r) for r in self.table["skipped_reason"] if r)
 
     def lines(self) -> list[str]:
         t, run = self.table, self.run
         done = t[t["pred"] != ""]
         head = [f"predicted {len(done)} of {len(t)} posts with {run.path} (variant {run.variant}, encoder "
                 f"{run.encoder}, fingerprint {run.fingerprint}) in {self.seconds:.1f} s -> {self.out}"]
-        if is_placeholder_encoder(run.encoder, run.encoder_note):
+        if run.extraction.placeholder:
             head.append(f"  WARNING: placeholder encoder `{run.encoder}`: these predictions mean nothing about "
                         "the posts (random weights); they only show that the pipeline runs")
         if self.skipped:

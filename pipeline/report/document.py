@@ -4,13 +4,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pipeline.report.paper import PAPER_LABEL
+from pipeline.report.section import Section
 from pipeline.report.tables import comparison_tables, per_class_table
-
-if TYPE_CHECKING:
-    from pipeline.report.run import Section
 
 RULE = "!" * 78
 
@@ -27,7 +24,7 @@ def banner(encoder: str, note: str) -> str:
     return "```\n" + "\n".join(lines) + "\n```"
 
 
-def document(sections: list[tuple["Section", str]], skipped: list[str]) -> str:
+def document(sections: list[tuple[Section, str]], skipped: list[str]) -> str:
     """report.md: a header, one part per cache fingerprint, and the run dirs that were left out."""
     parts = ["# sgmft report"]
     loud = {(s.encoder, s.encoder_note) for s, _ in sections if s.placeholder}
@@ -41,7 +38,7 @@ def document(sections: list[tuple["Section", str]], skipped: list[str]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def section_markdown(s: "Section", out_dir: Path, alone: bool = False) -> str:
+def section_markdown(s: Section, out_dir: Path, alone: bool = False) -> str:
     """One cache's part: what the numbers mean, the comparison tables, the best variant, figures, notes."""
     parts = [f"## Cache `{s.fingerprint}` — encoder `{s.encoder}`"]
     if s.placeholder and not alone:  # a single section shares the document's banner
@@ -55,9 +52,10 @@ def section_markdown(s: "Section", out_dir: Path, alone: bool = False) -> str:
     return "\n\n".join(parts)
 
 
-def _what_this_is(s: "Section") -> str:
+def _what_this_is(s: Section) -> str:
     m = s.runs[0].metrics
-    sizes = f"train {m.get('train_size', '?')}, val {m.get('val_size', '?')}, test {m.get('test_size', '?')} posts"
+    sizes = ", ".join(f"{name} {'?' if n is None else n}" for name, n in (
+        ("train", m.train_size), ("val", m.val_size), ("test", m.test_size))) + " posts"
     return "\n".join([
         f"- **Ours**: test accuracy and macro-F1 on this cache's test split, as mean ± sample std over the "
         f"seeds of each row (the `seeds` column gives n; ± — means one seed). {len(s.runs)} run(s), "
@@ -71,17 +69,17 @@ def _what_this_is(s: "Section") -> str:
     ])
 
 
-def _val_sources(s: "Section") -> str:
+def _val_sources(s: Section) -> str:
     """The distinct validation sources; per-seed carve-outs are folded into one phrase."""
-    sources = {re.sub(r"seed \d+", "seed = the run's seed", str(r.metrics.get("val_source", "?"))) for r in s.runs}
+    sources = {re.sub(r"seed \d+", "seed = the run's seed", r.metrics.val_source) for r in s.runs}
     return "; ".join(sorted(sources))
 
 
-def _best(s: "Section") -> str:
+def _best(s: Section) -> str:
     b = s.best
     head = (f"### Best variant: `{b.key}` — chosen by mean **validation** accuracy ({b.val_accuracy.pct()} %, "
             f"{b.val_accuracy.n} seed(s)), not by test accuracy\n\n"
-            f"Test accuracy {b.test_accuracy.pct()} %, macro-F1 {b.test_macro_f1.pct()} %.")
+            f"{_sentence(b.scores_in_words())}.")
     tied = [r.key for r in s.rows if r is not b and r.val_accuracy.mean == b.val_accuracy.mean]
     if tied:
         head += f" Tied on validation accuracy with {', '.join(tied)}; the first by seeds, then name, is shown."
@@ -89,6 +87,10 @@ def _best(s: "Section") -> str:
         return head
     return head + "\n\nPer-class precision, recall and F1 on the test split:\n\n" + per_class_table(
         s.labels, s.per_class, s.per_class_seeds)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _rel(path: Path, out_dir: Path) -> str:

@@ -2,68 +2,24 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from sgmft_cache import SgmftError
+from pipeline.variants import FULL
 from pipeline.report import analysis, figures
+from pipeline.report.config import ReportConfig
 from pipeline.report.document import document, section_markdown
 from pipeline.report.paper import ABLATIONS, BASELINES
-from pipeline.report.runs import Run, by_fingerprint, is_placeholder_encoder, load_runs
-from pipeline.report.tables import Row, aggregate, best_row
+from pipeline.report.runs import Run, by_fingerprint, load_runs
+from pipeline.report.section import ReportSummary, Section
+from pipeline.report.tables import aggregate, best_row
 
 TSNE_MIN_POINTS = 5  # fewer test posts than this make no map worth drawing
 
 
-@dataclass
-class Section:
-    """The report on the runs of one cache (one fingerprint): tables never mix two of these."""
-
-    fingerprint: str
-    folder: Path  # where this section's figures lie
-    runs: list[Run]
-    rows: list[Row]
-    best: Row  # highest mean validation accuracy
-    notes: list[str] = field(default_factory=list)
-    figures: dict[str, Path] = field(default_factory=dict)  # caption -> PNG
-    per_class: dict | None = None  # mean precision/recall/f1/support of the best row
-    per_class_seeds: int = 0  # how many of the best row's runs saved test outputs for it
-
-    @property
-    def encoder(self) -> str:
-        return str(self.runs[0].metrics.get("encoder", "?"))
-
-    @property
-    def encoder_note(self) -> str:
-        return str(self.runs[0].metrics.get("encoder_note", ""))
-
-    @property
-    def placeholder(self) -> bool:
-        return any(is_placeholder_encoder(str(r.metrics.get("encoder", "")), str(r.metrics.get("encoder_note", "")))
-                   for r in self.runs)
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.runs[0].metrics["labels"])
-
-
-@dataclass(frozen=True)
-class ReportSummary:
-    out_dir: Path
-    report_path: Path  # report.md
-    markdown: str  # what report.md holds, and what the command prints
-    sections: list[Section]
-    skipped: list[str]  # run dirs left out, with why
-
-    @property
-    def placeholder(self) -> bool:
-        """True when any section's runs used a tiny/synthetic/random-weight encoder."""
-        return any(s.placeholder for s in self.sections)
-
-
-def report(runs: Iterable[str | Path] = ("cache/runs",), out_dir: str | Path = "cache/report",
-           tsne: bool = True) -> ReportSummary:
+def report(runs: Iterable[str | Path] = (ReportConfig.runs,), out_dir: str | Path = ReportConfig.out,
+           tsne: bool = ReportConfig.tsne) -> ReportSummary:
     """Read finished runs (run dirs or folders of them), write <out_dir>/report.md and figures per cache."""
     given = [Path(p) for p in runs]
     found = load_runs(given)
@@ -132,7 +88,7 @@ def _learning_curves(s: Section) -> None:
 
 def _tsne_figures(s: Section) -> None:
     """M_fuse of the test posts: the best variant's representative seed, and the full model beside it."""
-    full = [r for r in s.rows if r.variant == "sgmft"]
+    full = [r for r in s.rows if r.variant == FULL]
     for row in [s.best] + ([full[0]] if full and full[0] is not s.best else []):
         run = row.representative()
         out = run.outputs()

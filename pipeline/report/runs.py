@@ -1,57 +1,44 @@
-"""Finding finished run directories, reading what they saved, and grouping them by cache fingerprint."""
+"""Finding finished run directories, reading what they saved (through pipeline.rundir), grouping them by cache."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-import pandas as pd
 
 from sgmft_cache import SgmftError
-
-REQUIRED = ("variant", "seed", "test_accuracy", "test_macro_f1", "val_accuracy", "cache_fingerprint", "labels")
-# fit settings that do not change what a run measures; every other differing setting splits a table row
-NOT_SETTINGS = {"cache", "variant", "seed", "device", "out", "quiet"}
-PLACEHOLDER_ENCODERS = ("tiny", "synthetic", "random")  # words that mark a stand-in, not Chinese-CLIP
+from pipeline.fit import FitConfig
+from pipeline.rundir import METRICS, RunDir, RunMetrics
 
 
 @dataclass(frozen=True)
 class Run:
-    """One finished run: its metrics.json, fit settings (config.json) and where its arrays lie."""
+    """One finished run: its metrics.json, the fit settings that change what it measures, and its folder."""
 
     path: Path
-    metrics: dict
+    metrics: RunMetrics
     settings: dict = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
-        return self.metrics["variant"]
+        return self.metrics.variant
 
     @property
     def seed(self) -> int:
-        return int(self.metrics["seed"])
+        return self.metrics.seed
 
     @property
     def fingerprint(self) -> str:
-        return str(self.metrics["cache_fingerprint"])
+        return self.metrics.cache_fingerprint
 
-    def epochs(self) -> pd.DataFrame | None:
+    def epochs(self):
         """epochs.csv as a table, or None where the run has none (the logistic-regression probe)."""
-        path = self.path / "epochs.csv"
-        if not path.exists():
-            return None
-        table = pd.read_csv(path)
-        return table if len(table) else None
+        return RunDir(self.path).read_epochs()
 
     def outputs(self) -> dict[str, np.ndarray] | None:
         """test_outputs.npz (label, pred, probs, fusion = M_fuse, ...), or None where it is missing."""
-        path = self.path / "test_outputs.npz"
-        if not path.exists():
-            return None
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+        return RunDir(self.path).read_outputs()
 
 
 @dataclass(frozen=True)
@@ -60,15 +47,9 @@ class Found:
     skipped: list[str]  # "<dir>: why", for the report's notes
 
 
-def is_placeholder_encoder(encoder: str, note: str = "") -> bool:
-    """True for the tiny/synthetic/random-weight stand-ins whose accuracy means nothing about SG-MFT."""
-    text = f"{encoder} {note}".lower()
-    return any(word in text for word in PLACEHOLDER_ENCODERS)
-
-
 def find_run_dirs(root: Path) -> list[Path]:
     """Folders under `root` (itself included) that look like run directories; run dirs are not descended."""
-    if _looks_like_run(root):
+    if RunDir.looks_like_run(root):
         return [root]
     found: list[Path] = []
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -84,7 +65,7 @@ def load_runs(paths: Iterable[str | Path]) -> Found:
         if not root.is_dir():
             raise SgmftError(f"{root}: no such folder (give a run directory or a folder of them, e.g. cache/runs)")
         for run_dir in find_run_dirs(root):
-            run, why = _read(run_dir)
+            run, why = _read(RunDir(run_dir))
             if run is None:
                 skipped.append(f"{run_dir}: {why}")
             else:
@@ -100,30 +81,24 @@ def by_fingerprint(runs: list[Run]) -> dict[str, list[Run]]:
     return groups
 
 
-def _looks_like_run(path: Path) -> bool:
-    return any((path / name).exists() for name in ("metrics.json", "config.json", "epochs.csv"))
-
-
-def _read(run_dir: Path) -> tuple[Run | None, str]:
-    path = run_dir / "metrics.json"
-    if not path.exists():
-        return None, "no metrics.json (unfinished or failed run), skipped"
+def _read(run: RunDir) -> tuple[Run | None, str]:
+    if not run.finished:
+        return None, f"no {METRICS} (unfinished or failed run), skipped"
     try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        return None, f"metrics.json unreadable ({type(e).__name__}), skipped"
-    missing = [k for k in REQUIRED if k not in metrics]
-    if missing:
-        return None, f"metrics.json lacks {', '.join(missing)}, skipped"
-    return Run(run_dir, metrics, _settings(run_dir)), ""
+        metrics = run.read_metrics()
+    except KeyError as e:
+        return None, f"{METRICS} lacks {e.args[0]}, skipped"
+    except (OSError, ValueError, TypeError) as e:
+        return None, f"{METRICS} unreadable ({type(e).__name__}), skipped"
+    return Run(run.path, metrics, _settings(run)), ""
 
 
-def _settings(run_dir: Path) -> dict:
+def _settings(run: RunDir) -> dict:
     try:
-        fit = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("fit", {})
+        fit = run.read_config().fit
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in fit.items() if k not in NOT_SETTINGS}
+    return FitConfig.measured(dict(fit))
 
 
 def _unique(runs: list[Run]) -> list[Run]:

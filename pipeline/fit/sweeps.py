@@ -7,18 +7,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from sgmft_cache import SgmftError
+from pipeline import variants
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import load_cached_splits
-from pipeline.fit.probe import PROBE
 from pipeline.fit.run import fit
-from pipeline.head import VARIANTS
-from sgmft_cache import SgmftError
+from pipeline.metrics import TEST_METRICS
 
-PAPER = ("clip-only", "sfm-only", "sim-only", "sgmft",  # Table 2
-         "asym-co-attention", "merge-attention", "co-attention",  # Table 3
-         "image-wise-ffn")  # Table 4
-BASELINES = ("text-only", "image-only", "concat-mlp", PROBE)
-GROUPS = {"paper": PAPER, "baselines": BASELINES, "all": (*VARIANTS, PROBE)}
+GROUPS = {name: variants.group(name) for name in variants.GROUP_NAMES}  # what --variants takes besides names
+PAPER = GROUPS[variants.PAPER]  # every row of Tables 2-4
 
 
 @dataclass(frozen=True)
@@ -31,7 +28,7 @@ class SweepRun:
 
 
 def all_variant_names() -> list[str]:
-    return [*VARIANTS, PROBE]
+    return variants.names()
 
 
 def expand_variants(spec: str) -> list[str]:
@@ -90,10 +87,9 @@ def sweep(
 
 
 def describe(m: dict) -> str:
-    """One line for the terminal about a finished run (a head run or the probe)."""
-    chosen = f"C={m['probe_C']:g}" if "probe_C" in m else f"epoch {m['best_epoch']}"
-    return (f"{m['variant']} seed {m['seed']}: test accuracy {m['test_accuracy']:.4f}, "
-            f"macro-F1 {m['test_macro_f1']:.4f} (val {m['val_accuracy']:.4f} at {chosen})")
+    """One line for the terminal about a finished run (metrics.json), whatever trained it."""
+    scores = ", ".join(f"{metric.words} {m[metric.key]:.4f}" for metric in TEST_METRICS if metric.in_summary)
+    return f"{m['variant']} seed {m['seed']}: {scores} (val {m['val_accuracy']:.4f} at {m['chosen']})"
 
 
 def _one_line(e: BaseException) -> str:

@@ -1,0 +1,32 @@
+"""HeadConfig: the shape and wiring of the SG-MFT head. Imports no torch, so a stage's config can read its defaults."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+INPUT_NORMS = ("l2", "none")  # "l2": features on CLIP's unit sphere; "none": the encoders' raw outputs
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    embed_dim: int = 1024  # D: width of the cached text and image features
+    num_classes: int = 7  # d_cls: the paper's seven semantic locations
+    heads: int = 8  # h, paper §4.3
+    ffn_hidden: int = 1024  # d_h of every FFN; unstated in the paper, D keeps the head small
+    classifier_hidden: tuple[int, ...] = (512, 256, 128, 64)  # four hidden widths -> five FC layers (MC)
+    sim: bool = True  # similarity-aware interaction module (polymerizer + interpolation attention + FFN)
+    ffn_guide: str = "text"  # whose FFN takes X_inter: "text" (paper) or "image" (Table 4)
+    gate: str = "softmax"  # P^m: softmax over D (paper) or per-channel "sigmoid"
+    fusion: str = "sfm"  # a name of head.fusion.FUSIONS: sfm, co-attention, merge-attention, sum, concat, ...
+    fusion_layers: int = 2  # layers of the fusion module (paper: two)
+    dropout: float = 0.0  # in the classifier; the paper names none
+    input_norm: str = "l2"  # scaling of cached features before the head: "l2" (CLIP's space) or "none"
+    fast_path: bool = True  # skip Q/K when attending over one key (exact; proven by a test)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HeadConfig":
+        d = dict(d)
+        d["classifier_hidden"] = tuple(d.get("classifier_hidden", cls.classifier_hidden))
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,253 @@
+"""The run directory of `sgmft fit`: its file names, typed records of config.json and metrics.json, writing and reading.
+
+fit and the probe write through `RunDir`; report and predict read through it. config.json is
+written first (how the run is made), metrics.json last: its presence marks a finished run.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from sgmft_cache import DEFAULT_CACHE, legacy_placeholder
+from pipeline import variants
+from pipeline.metrics import TEST_ACCURACY, TEST_METRICS, softmax
+
+CONFIG, METRICS, EPOCHS = "config.json", "metrics.json", "epochs.csv"
+CHECKPOINT, PROBE_WEIGHTS, C_SEARCH = "checkpoint.pt", "probe.npz", "c_search.csv"
+PREDICTIONS, TEST_OUTPUTS = "predictions.csv", "test_outputs.npz"
+RUNS = "runs"  # fit's default runs folder, beside the cache
+EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+DEFAULT_RUNS = str(Path(DEFAULT_CACHE).parent / RUNS)  # where report looks when given nothing
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """config.json: how a run was made — its fit settings, trainer settings and the cache's provenance."""
+
+    fit: Mapping  # FitConfig.to_dict()
+    labels: tuple[str, ...]  # class names of the cache; position = class id
+    fingerprint: str  # of the cache
+    extraction: Mapping  # CacheMeta.record() of the cache: how its features were made ({} in older runs)
+    val_source: str  # where the validation rows came from
+    device: str
+    trainer: Mapping = field(default_factory=dict)  # the trainer's own settings (HeadConfig, the probe's grid)
+    torch: str = ""  # torch version
+
+    @classmethod
+    def of(cls, fit: Mapping, meta, **kw) -> "RunConfig":
+        """The config of a run on the cache described by `meta` (a sgmft_cache.CacheMeta)."""
+        return cls(fit=fit, labels=tuple(meta.labels), fingerprint=meta.fingerprint, extraction=meta.record(), **kw)
+
+    @property
+    def variant(self) -> str:
+        return str(self.fit.get("variant", "?"))
+
+    @property
+    def kind(self) -> str:
+        """The trainer kind of the variant: its key in config.json ("head", "probe")."""
+        known = variants.VARIANTS.get(self.variant)
+        return known.trainer if known else "head"
+
+    def to_json(self) -> dict:
+        return {"fit": dict(self.fit), self.kind: dict(self.trainer), "device": self.device,
+                "val_source": self.val_source, "cache_fingerprint": self.fingerprint,
+                "encoder": self.extraction.get("model"), "labels": list(self.labels), "torch": self.torch,
+                "extraction": dict(self.extraction)}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "RunConfig":
+        fit = d.get("fit", {})
+        known = variants.VARIANTS.get(str(fit.get("variant")))
+        return cls(fit=fit, labels=tuple(d.get("labels", ())), fingerprint=str(d.get("cache_fingerprint", "")),
+                   extraction=d.get("extraction", {}), val_source=str(d.get("val_source", "")),
+                   device=str(d.get("device", "")), trainer=d.get(known.trainer if known else "head", {}) or {},
+                   torch=str(d.get("torch", "")))
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """metrics.json: what a finished run measured. Flat keys, as outside tools read them."""
+
+    variant: str
+    seed: int
+    scores: Mapping[str, float]  # test_<metric> for each metric of pipeline.metrics.TEST_METRICS
+    val_accuracy: float  # of the chosen checkpoint
+    chosen: str  # how it was chosen, in words: "epoch 8", "C=1"
+    selection: Mapping  # the trainer's own record of the choice: best_epoch and epochs, probe_C, ...
+    cache: str
+    cache_fingerprint: str
+    encoder: str
+    encoder_note: str
+    placeholder_encoder: bool  # random or synthetic weights: the numbers mean nothing about SG-MFT
+    labels: tuple[str, ...]
+    val_source: str
+    train_size: int | None  # posts; None in runs that did not record it
+    val_size: int | None
+    test_size: int | None
+    device: str
+
+    def to_json(self) -> dict:
+        flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scores", "selection")}
+        flat["labels"] = list(self.labels)
+        return {**flat, **dict(self.scores), **dict(self.selection)}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "RunMetrics":
+        """Raises KeyError naming the first missing key; keys of older runs that are absent read as unknown."""
+        missing = [k for k in REQUIRED if k not in d]
+        if missing:
+            raise KeyError(", ".join(missing))
+        own = {f.name for f in fields(cls)}
+        scores = {m.key: float(d[m.key]) for m in TEST_METRICS if m.key in d}
+        values = {f.name: _typed(f.type, d.get(f.name)) for f in fields(cls) if f.name not in ("scores", "selection")}
+        values["labels"] = tuple(values["labels"])
+        metrics = cls(scores=scores, selection={k: v for k, v in d.items() if k not in own and k not in scores}, **values)
+        if d.get("placeholder_encoder") is None:  # runs made before the flag
+            metrics = replace(metrics, placeholder_encoder=legacy_placeholder(metrics.encoder, metrics.encoder_note))
+        return metrics
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.scores[TEST_ACCURACY.key]
+
+
+def _typed(annotation: str, value):
+    """A metrics.json value as its field's type (str, int, float, bool); absent strings read as empty."""
+    kinds = {"str": str, "int": int, "float": float, "bool": bool}
+    if annotation in kinds:
+        return kinds[annotation](value if value is not None else kinds[annotation]())
+    return value
+
+
+REQUIRED = ("variant", "seed", "val_accuracy", "cache_fingerprint", "labels",
+            *(m.key for m in TEST_METRICS if m.in_tables))
+
+
+class EpochLog:
+    """epochs.csv, one row per finished epoch, flushed as it goes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with path.open("w", newline="") as f:
+            csv.writer(f).writerow(EPOCH_FIELDS)
+
+    def append(self, row: Mapping) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([_fmt(row[k]) for k in EPOCH_FIELDS])
+
+
+def _fmt(x) -> str:
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run's folder and every file in it."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, out: str | None, cache: str, variant: str, seed: int) -> "RunDir":
+        """`out` if given, else a fresh <cache folder>/runs/<time>-<variant>-seed<seed>."""
+        if out:
+            path = Path(out)
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            base = Path(cache).parent / RUNS / f"{stamp}-{variant}-seed{seed}"
+            path, k = base, 1
+            while path.exists():
+                k += 1
+                path = base.with_name(f"{base.name}-{k}")
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.file(CHECKPOINT)
+
+    @property
+    def finished(self) -> bool:
+        return self.file(METRICS).exists()
+
+    @staticmethod
+    def looks_like_run(path: Path) -> bool:
+        return any((path / name).exists() for name in (METRICS, CONFIG, EPOCHS))
+
+    # writing, in the order a run writes
+    def write_config(self, config: RunConfig) -> None:
+        write_json(self.file(CONFIG), config.to_json())
+
+    def epoch_log(self) -> EpochLog:
+        return EpochLog(self.file(EPOCHS))
+
+    def write_test_outputs(self, ids: list[str], y_true: np.ndarray, scores: np.ndarray, fusion: np.ndarray,
+                           labels: list[str]) -> np.ndarray:
+        """predictions.csv (id,label,pred as class names) and test_outputs.npz (probabilities, M_fuse) from the
+        test posts' class scores (logits or log-probabilities); returns the predicted class ids."""
+        pred = scores.argmax(axis=1)
+        with self.file(PREDICTIONS).open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "label", "pred"])
+            for i, t, p in zip(ids, y_true, pred):
+                w.writerow([i, labels[t], labels[p]])
+        np.savez_compressed(
+            self.file(TEST_OUTPUTS), ids=np.asarray(ids, dtype=str), label=y_true, pred=pred,
+            probs=softmax(scores).astype(np.float32), fusion=fusion.astype(np.float32),
+            labels=np.asarray(labels, dtype=str),
+        )
+        return pred
+
+    def write_metrics(self, metrics: RunMetrics) -> None:
+        """Written last: its presence marks a finished run."""
+        write_json(self.file(METRICS), metrics.to_json())
+
+    # reading
+    def read_config(self) -> RunConfig:
+        return RunConfig.from_json(read_json(self.file(CONFIG)))
+
+    def read_metrics(self) -> RunMetrics:
+        return RunMetrics.from_json(read_json(self.file(METRICS)))
+
+    def read_epochs(self):
+        """epochs.csv as a pandas table, or None where the run has none (the logistic-regression probe)."""
+        import pandas as pd
+
+        path = self.file(EPOCHS)
+        if not path.exists():
+            return None
+        table = pd.read_csv(path)
+        return table if len(table) else None
+
+    def read_outputs(self) -> dict[str, np.ndarray] | None:
+        """test_outputs.npz (label, pred, probs, fusion = M_fuse, ...), or None where it is missing."""
+        path = self.file(TEST_OUTPUTS)
+        if not path.exists():
+            return None
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+
+
+def write_json(path: Path, obj: Mapping) -> None:
+    """Write JSON under a temporary name and rename, so a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict:
+    """Raises OSError or ValueError as json and the file system do."""
+    value = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError(f"{path.name} holds {type(value).__name__}, not an object")
+    return value
+
