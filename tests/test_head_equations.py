@@ -81,6 +81,42 @@ def test_memory_efficient_x_inter_equals_materialised_p_e():
         torch.testing.assert_close(a, b)
 
 
+def test_temperature_scales_both_similarities():
+    t, v, tau = torch.randn(B, D), torch.randn(B, D), torch.tensor(3.7)
+    s_m = tau * t * v  # (1), times τ_m
+    torch.testing.assert_close(modality_similarity(t, v, scale=tau), s_m.exp() / s_m.exp().sum(-1, keepdim=True))
+    torch.testing.assert_close(modality_similarity(t, v, "sigmoid", tau), torch.sigmoid(s_m))
+    i = 4
+    row = tau * t[:, i, None] * v  # S^e_i times τ_e  (B, D)
+    torch.testing.assert_close(element_similarity(t, v, tau)[:, i], row.exp() / row.exp().sum(-1, keepdim=True))
+
+
+def test_memory_efficient_x_inter_equals_materialised_p_e_with_a_temperature():
+    """τ rides on the query of the fused head-size-1 attention: value and every gradient, τ's own included."""
+    t, v, x = (torch.randn(B, D, requires_grad=True) for _ in range(3))
+    log_tau = torch.tensor(math.log(D), requires_grad=True)  # the learned variants' initial τ = D
+    fast, ref = interpolate(t, v, x, log_tau.exp()), interpolate_reference(t, v, x, log_tau.exp())
+    torch.testing.assert_close(fast, ref)
+    assert not torch.allclose(fast, interpolate(t, v, x), atol=1e-3)  # τ = D really changes X_inter
+    g_fast = torch.autograd.grad(fast.square().sum(), (t, v, x, log_tau))
+    g_ref = torch.autograd.grad(ref.square().sum(), (t, v, x, log_tau))
+    for a, b in zip(g_fast, g_ref):
+        torch.testing.assert_close(a, b)
+    assert g_fast[-1].abs() > 0
+
+
+def test_learned_temperatures_start_at_d_and_reach_the_softmaxes():
+    sim = SimilarityInteraction(D, H, D, scale_m="learned", scale_e="learned")
+    assert float(sim.tau_m().detach()) == pytest.approx(D) == float(sim.tau_e().detach())
+    t, v = torch.randn(B, D), torch.randn(B, D)
+    torch.testing.assert_close(sim.p_m(t, v), modality_similarity(D * t, v))
+    torch.testing.assert_close(sim.p_e(t, v), element_similarity(D * t, v))
+    plain = SimilarityInteraction(D, H, D)
+    assert not list(plain.tau_m.parameters()) and plain.tau_e() == 1.0  # the paper: no temperature
+    with pytest.raises(ValueError, match="similarity scale"):
+        SimilarityInteraction(D, H, D, scale_m="fixed")
+
+
 def test_x_inter_is_stable_for_large_similarities():
     t, v, x = 30 * torch.randn(B, D), 30 * torch.randn(B, D), torch.randn(B, D)
     out = interpolate(t.float(), v.float(), x.float())
@@ -136,18 +172,22 @@ def test_similarity_ffn_follows_eqs_14_to_16():
     assert ffn.w3.bias is None  # eq. 15 has one bias b1 for the sum
 
 
+@pytest.mark.parametrize("scale", ["none", "learned"])
 @pytest.mark.parametrize("guide", ["text", "image"])
-def test_similarity_interaction_wires_p_e_to_the_guided_modality(guide):
-    sim = SimilarityInteraction(D, H, D, guide=guide)
+def test_similarity_interaction_wires_p_e_to_the_guided_modality(guide, scale):
+    sim = SimilarityInteraction(D, H, D, guide=guide, scale_m=scale, scale_e=scale)
+    tau = D if scale == "learned" else 1.0
     t, v = torch.randn(B, D), torch.randn(B, D)
     f_text, f_image = sim(t, v)
-    x_text, x_image = sim.attention(t[:, None], v[:, None], modality_similarity(t, v))
+    x_text, x_image = sim.attention(t[:, None], v[:, None], modality_similarity(t, v, scale=tau))
     x_text, x_image = x_text[:, 0], x_image[:, 0]
-    if guide == "text":  # P^e_ij = softmax_j(t_i v_j) mixes X_image^C into the text FFN
-        exp_text, exp_image = sim.ffn_text(x_text, t, v, x_image), sim.ffn_image(x_image)
+    if guide == "text":  # P^e_ij = softmax_j(τ t_i v_j) mixes X_image^C into the text FFN
+        exp_text, exp_image = sim.ffn_text(x_text, t, v, x_image, tau), sim.ffn_image(x_image)
         assert isinstance(sim.ffn_text, SimilarityFeedForward) and not isinstance(sim.ffn_image, SimilarityFeedForward)
-    else:  # Table 4, image-wise: softmax_j(v_i t_j) mixes X_text^C into the image FFN
-        exp_text, exp_image = sim.ffn_text(x_text), sim.ffn_image(x_image, v, t, x_text)
+        torch.testing.assert_close(sim.p_e(t, v), element_similarity(t, v, tau))
+    else:  # Table 4, image-wise: softmax_j(τ v_i t_j) mixes X_text^C into the image FFN
+        exp_text, exp_image = sim.ffn_text(x_text), sim.ffn_image(x_image, v, t, x_text, tau)
+        torch.testing.assert_close(sim.p_e(t, v), element_similarity(v, t, tau))
         assert isinstance(sim.ffn_image, SimilarityFeedForward) and not isinstance(sim.ffn_text, SimilarityFeedForward)
     torch.testing.assert_close(f_text[:, 0], exp_text)
     torch.testing.assert_close(f_image[:, 0], exp_image)

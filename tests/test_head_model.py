@@ -23,10 +23,12 @@ def test_logits_shape_and_finite(variant):
     assert head.fuse(torch.randn(6, D), torch.randn(6, D)).shape == (6, head.fusion.out_dim)
 
 
-def test_every_parameter_gets_a_gradient_except_one_key_query_key():
+@pytest.mark.parametrize("variant", ["sgmft", "sgmft-tau", "sigmoid-gate-tau"])
+def test_every_parameter_gets_a_gradient_except_one_key_query_key(variant):
     """Over one-element sequences softmax(QKᵀ) ≡ 1, so W^Q and W^K cannot learn (a property of the
-    paper's single-vector setting); every other parameter must receive a non-zero gradient."""
-    head = small(fast_path=False)
+    paper's single-vector setting); every other parameter must receive a non-zero gradient (the
+    temperatures τ_m, τ_e of the variants that learn them included)."""
+    head = small(variant, fast_path=False)
     loss = F.cross_entropy(head(torch.randn(8, D), torch.randn(8, D)), torch.arange(8) % 7)
     loss.backward()
     for name, p in head.named_parameters():

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 INPUT_NORMS = ("l2", "none")  # "l2": features on CLIP's unit sphere; "none": the encoders' raw outputs
+SCALES = ("none", "learned")  # a similarity as it is (paper), or times a learnable temperature τ (ours)
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,8 @@ class HeadConfig:
     sim: bool = True  # similarity-aware interaction module (polymerizer + interpolation attention + FFN)
     ffn_guide: str = "text"  # whose FFN takes X_inter: "text" (paper) or "image" (Table 4)
     gate: str = "softmax"  # P^m: softmax over D (paper) or per-channel "sigmoid"
+    scale_m: str = "none"  # τ_m in P^m = gate(τ_m S^m): "none" (paper, τ_m = 1) or "learned" (ours, CLIP's logit_scale)
+    scale_e: str = "none"  # τ_e in P^e_i = softmax_j(τ_e S^e_i): "none" (paper) or "learned" (ours)
     fusion: str = "sfm"  # a name of head.fusion.FUSIONS: sfm, co-attention, merge-attention, sum, concat, ...
     fusion_layers: int = 2  # layers of the fusion module (paper: two)
     dropout: float = 0.0  # in the classifier; the paper names none

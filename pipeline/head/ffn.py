@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.head.polymerizer import interpolate
+from pipeline.head.polymerizer import Scale, interpolate
 
 
 class FeedForward(nn.Module):
@@ -28,8 +28,9 @@ class SimilarityFeedForward(nn.Module):
         self.w3 = nn.Linear(dim, hidden, bias=False)  # W3
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, query: torch.Tensor, key: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        """x = X_text^C [B, D]; P^e_ij = softmax_j(query_i key_j) mixes `other` = X_image^C [B, D]."""
-        x_inter = interpolate(query, key, other)  # (14)
+    def forward(self, x: torch.Tensor, query: torch.Tensor, key: torch.Tensor, other: torch.Tensor,
+                scale: Scale = 1.0) -> torch.Tensor:
+        """x = X_text^C [B, D]; P^e_ij = softmax_j(τ query_i key_j) mixes `other` = X_image^C [B, D]."""
+        x_inter = interpolate(query, key, other, scale)  # (14)
         hidden = torch.relu(self.w1(x) + self.w3(x_inter))  # (15)
         return self.norm(self.w2(hidden) + x)  # (16)

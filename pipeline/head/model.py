@@ -21,7 +21,7 @@ class SGMFTHead(nn.Module):
         self.cfg = cfg
         d = cfg.embed_dim
         self.sim = (
-            SimilarityInteraction(d, cfg.heads, cfg.ffn_hidden, cfg.gate, cfg.ffn_guide)
+            SimilarityInteraction(d, cfg.heads, cfg.ffn_hidden, cfg.gate, cfg.ffn_guide, cfg.scale_m, cfg.scale_e)
             if cfg.sim
             else None
         )
@@ -29,10 +29,15 @@ class SGMFTHead(nn.Module):
         self.classifier = classifier(self.fusion.out_dim, cfg.classifier_hidden, cfg.num_classes, cfg.dropout)
         use_one_key_shortcut(self, cfg.fast_path)  # the one place the attention path is chosen
 
+    def normalise(self, t: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The features as the SIM and the fusion see them (HeadConfig.input_norm)."""
+        if self.cfg.input_norm == "l2":
+            return F.normalize(t, dim=-1), F.normalize(v, dim=-1)
+        return t, v
+
     def fuse(self, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """M_fuse for F_text = t, F_image = v, each [B, D]."""
-        if self.cfg.input_norm == "l2":
-            t, v = F.normalize(t, dim=-1), F.normalize(v, dim=-1)
+        t, v = self.normalise(t, v)
         if self.sim is not None:
             text, image = self.sim(t, v)  # (1-16)
         else:

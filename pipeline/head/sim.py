@@ -6,7 +6,7 @@ from torch import nn
 
 from pipeline.head.ffn import FeedForward, SimilarityFeedForward
 from pipeline.head.interpolation import InterpolationAttention
-from pipeline.head.polymerizer import modality_similarity
+from pipeline.head.polymerizer import element_similarity, modality_similarity, similarity_scale
 
 
 class SimilarityInteraction(nn.Module):
@@ -14,24 +14,36 @@ class SimilarityInteraction(nn.Module):
 
     `guide` names the modality whose FFN receives X_inter: "text" is the paper's text-wise
     block (P^e_ij = softmax_j(t_i v_j) mixes X_image^C); "image" swaps the roles (Table 4).
+    `scale_m`, `scale_e` ("none" or "learned") put a temperature τ on S^m and S^e (ours).
     """
 
-    def __init__(self, dim: int, heads: int, hidden: int, gate: str = "softmax", guide: str = "text"):
+    def __init__(self, dim: int, heads: int, hidden: int, gate: str = "softmax", guide: str = "text",
+                 scale_m: str = "none", scale_e: str = "none"):
         super().__init__()
         if guide not in ("text", "image"):
             raise ValueError(f"unknown FFN guide {guide!r}; use 'text' or 'image'")
         self.gate, self.guide = gate, guide
+        self.tau_m, self.tau_e = similarity_scale(scale_m, dim), similarity_scale(scale_e, dim)
         self.attention = InterpolationAttention(dim, heads)
         self.ffn_text = SimilarityFeedForward(dim, hidden) if guide == "text" else FeedForward(dim, hidden)
         self.ffn_image = SimilarityFeedForward(dim, hidden) if guide == "image" else FeedForward(dim, hidden)
 
+    def p_m(self, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """P^m [B, D] (eqs. 1, 3)."""
+        return modality_similarity(t, v, self.gate, self.tau_m())
+
+    def p_e(self, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """P^e [B, D, D] of the guided FFN, materialised (eqs. 2, 4-5): for diagnostics, not the forward pass."""
+        query, key = (t, v) if self.guide == "text" else (v, t)
+        return element_similarity(query, key, self.tau_e())
+
     def forward(self, t: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """t, v [B, D] -> F_text^S, F_image^S as [B, 1, D] sequences for the fusion module."""
-        p_m = modality_similarity(t, v, self.gate)  # (1, 3)
-        x_text, x_image = self.attention(t[:, None], v[:, None], p_m)  # (6-13)  (B, 1, D)
+        x_text, x_image = self.attention(t[:, None], v[:, None], self.p_m(t, v))  # (6-13)  (B, 1, D)
         x_text, x_image = x_text[:, 0], x_image[:, 0]
+        tau_e = self.tau_e()
         if self.guide == "text":
-            f_text, f_image = self.ffn_text(x_text, t, v, x_image), self.ffn_image(x_image)  # (14-16)
+            f_text, f_image = self.ffn_text(x_text, t, v, x_image, tau_e), self.ffn_image(x_image)  # (14-16)
         else:
-            f_text, f_image = self.ffn_text(x_text), self.ffn_image(x_image, v, t, x_text)
+            f_text, f_image = self.ffn_text(x_text), self.ffn_image(x_image, v, t, x_text, tau_e)
         return f_text[:, None], f_image[:, None]
