@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field, fields, replace
@@ -22,6 +23,7 @@ from pipeline.metrics import TEST_ACCURACY, TEST_METRICS, softmax
 CONFIG, METRICS, EPOCHS = "config.json", "metrics.json", "epochs.csv"
 CHECKPOINT, PROBE_WEIGHTS, C_SEARCH = "checkpoint.pt", "probe.npz", "c_search.csv"
 PREDICTIONS, TEST_OUTPUTS = "predictions.csv", "test_outputs.npz"
+GUIDANCE = "guidance.json"  # a head run's similarity diagnostics (pipeline/head/diagnostics.py)
 RUNS = "runs"  # fit's default runs folder, beside the cache
 EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 DEFAULT_RUNS = str(Path(DEFAULT_CACHE).parent / RUNS)  # where report looks when given nothing
@@ -126,6 +128,54 @@ def _typed(annotation: str, value):
     return value
 
 
+@dataclass(frozen=True)
+class Guidance:
+    """guidance.json: is the similarity guidance of a head run active? Measured at the end of training.
+
+    Entropies near 1, peaks near 1 and dependence ratios near 0 say the SIM ignored the similarity.
+    Every measured number is NaN (null in the file) where the head has no SIM.
+    """
+
+    sim: bool  # the head has a SIM (eqs. 1-16)
+    split: str  # whose posts were measured
+    posts: int  # how many of them
+    dim: int  # D
+    gate: str  # "softmax" (paper) or "sigmoid"
+    tau_m: float  # τ on S^m at the end (1: none, the paper)
+    tau_e: float  # τ on S^e at the end
+    p_m_entropy: float  # H(P^m/ΣP^m) / log D, mean over posts: 1 = uniform, 0 = one channel
+    p_m_peak: float  # max_i (P^m_i/ΣP^m)·D, mean over posts: 1 = uniform, D = one channel
+    p_m_mean: float  # mean entry of P^m: CA's weight in eq. 12 (softmax: 1/D whatever the features)
+    p_e_entropy: float  # the same for the rows of P^e of the guided FFN, mean over rows and posts
+    p_e_peak: float
+    text_on_image_grad: float  # ‖∂F_text^S/∂v‖·‖v‖ / (‖∂F_text^S/∂t‖·‖t‖), Frobenius, over posts
+    image_on_text_grad: float  # ‖∂F_image^S/∂t‖·‖t‖ / (‖∂F_image^S/∂v‖·‖v‖)
+    text_on_image_swap: float  # mean ‖ΔF_text^S‖ when v is another post's / when t is another post's
+    image_on_text_swap: float  # mean ‖ΔF_image^S‖ when t is another post's / when v is another post's
+
+    def to_json(self) -> dict:
+        return {f.name: _null_if_nan(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def without_sim(cls, split: str, dim: int, gate: str) -> "Guidance":
+        """The record of a head without a SIM: nothing to measure."""
+        nan = {f.name: float("nan") for f in fields(cls) if f.type == "float"}
+        return cls(sim=False, split=split, posts=0, dim=dim, gate=gate, **nan)
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "Guidance":
+        """null and absent numbers read as NaN."""
+        return cls(**{f.name: _float(d.get(f.name)) if f.type == "float" else d.get(f.name) for f in fields(cls)})
+
+
+def _null_if_nan(value):
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _float(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
 REQUIRED = ("variant", "seed", "val_accuracy", "cache_fingerprint", "labels",
             *(m.key for m in TEST_METRICS if m.in_tables))
 
@@ -207,6 +257,9 @@ class RunDir:
         )
         return pred
 
+    def write_guidance(self, guidance: Guidance) -> None:
+        write_json(self.file(GUIDANCE), guidance.to_json())
+
     def write_metrics(self, metrics: RunMetrics) -> None:
         """Written last: its presence marks a finished run."""
         write_json(self.file(METRICS), metrics.to_json())
@@ -217,6 +270,11 @@ class RunDir:
 
     def read_metrics(self) -> RunMetrics:
         return RunMetrics.from_json(read_json(self.file(METRICS)))
+
+    def read_guidance(self) -> Guidance | None:
+        """guidance.json, or None where the run has none (the probe; runs made before it existed)."""
+        path = self.file(GUIDANCE)
+        return Guidance.from_json(read_json(path)) if path.exists() else None
 
     def read_epochs(self):
         """epochs.csv as a pandas table, or None where the run has none (the logistic-regression probe)."""

@@ -104,7 +104,7 @@ def test_run_directory_file_names_are_spelled_in_one_module():
     from pipeline import rundir
 
     for name in (rundir.CONFIG, rundir.METRICS, rundir.EPOCHS, rundir.CHECKPOINT, rundir.PROBE_WEIGHTS,
-                 rundir.C_SEARCH, rundir.PREDICTIONS, rundir.TEST_OUTPUTS):
+                 rundir.C_SEARCH, rundir.PREDICTIONS, rundir.TEST_OUTPUTS, rundir.GUIDANCE):
         assert owners_of(name) == ["pipeline/rundir.py"], name
 
 

@@ -14,7 +14,7 @@ from pipeline.fit.config import FitConfig
 from pipeline.fit.data import FitData
 from pipeline.fit.loop import Batches, adam, evaluate, head_outputs, train_epoch
 from pipeline.fit.trainers import Scorer, Trained
-from pipeline.head import HeadConfig, SGMFTHead, variant_config
+from pipeline.head import HeadConfig, SGMFTHead, measure_guidance, variant_config
 from pipeline.progress import progress
 from pipeline.rundir import RunDir
 
@@ -42,6 +42,7 @@ class HeadTrainer:
     def train(self, run: RunDir) -> Trained:
         best = self._epochs(run)
         self.head.load_state_dict(best["state"])
+        run.write_guidance(measure_guidance(self.head, self.data.val.text, self.data.val.image, split="val"))
         test = evaluate(self.head, Batches.of(self.data.test, self.torch_device), with_fusion=True)
         meta, cfg = self.data.meta, self.cfg
         info = dict(labels=list(meta.labels), cache_fingerprint=meta.fingerprint, encoder=meta.model,
