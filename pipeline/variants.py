@@ -80,6 +80,17 @@ VARIANTS: dict[str, Variant] = _registry(
             rows=(PaperRow(TABLE_4, 1, "image-wise (roles of text and image swapped)", 86.88),)),
     Variant("sigmoid-gate", "ours: P^m as a per-channel sigmoid instead of the paper's softmax over D",
             head=dict(gate="sigmoid"), groups=(OURS,)),
+    Variant("sgmft-tau", "ours: the full model with learnable temperatures on S^m and S^e (CLIP's logit_scale), "
+            "P^m = softmax(τ_m S^m), P^e_i = softmax(τ_e S^e_i), both initialised at τ = D",
+            head=dict(scale_m="learned", scale_e="learned"), groups=(OURS,)),
+    Variant("sgmft-tau-m", "ours: the full model with a learnable temperature on S^m only (τ_m, initialised at D)",
+            head=dict(scale_m="learned"), groups=(OURS,)),
+    Variant("sgmft-tau-e", "ours: the full model with a learnable temperature on S^e only (τ_e, initialised at D)",
+            head=dict(scale_e="learned"), groups=(OURS,)),
+    Variant("sigmoid-gate-tau", "ours: the per-channel sigmoid gate on τ_m S^m, and τ_e on S^e, both learnable "
+            "(initialised at D)", head=dict(gate="sigmoid", scale_m="learned", scale_e="learned"), groups=(OURS,)),
+    Variant("sgmft-raw", "ours: the full model on the encoders' raw features (input_norm none) instead of the "
+            "l2-normalised ones: an ablation of the input scale", head=dict(input_norm="none"), groups=(OURS,)),
 )
 
 

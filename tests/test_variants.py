@@ -14,6 +14,9 @@ from pipeline.fit.sweeps import all_variant_names
 from pipeline.head import HeadConfig, SGMFTHead, variant_config
 from pipeline.head.ffn import FeedForward, SimilarityFeedForward
 from pipeline.head.fusion import AsymmetricCoAttention, CoAttention, MergeAttention, SimilarityFusion
+from pipeline.head.diagnostics import POSTS
+from pipeline.head.polymerizer import LearnedScale
+from pipeline.rundir import RunDir
 from pipeline.synthetic import make_synthetic_cache
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -61,6 +64,12 @@ def test_each_variant_trains_through_fit_and_leaves_a_run(tiny_cache, splits, tm
     saved = np.load(result.run_dir / "test_outputs.npz")
     np.testing.assert_allclose(saved["probs"].sum(1), 1.0, rtol=1e-5)
     assert np.isfinite(saved["fusion"]).all()
+    guidance = RunDir(result.run_dir).read_guidance()  # the similarity diagnostics of every head run
+    if variant == PROBE:
+        assert guidance is None
+    else:
+        assert guidance.sim == variant_config(variant, HeadConfig()).sim and guidance.split == "val"
+        assert guidance.posts == (min(m["val_size"], POSTS) if guidance.sim else 0)
 
 
 def test_every_variant_has_a_structure_test():
@@ -143,6 +152,26 @@ def _sigmoid_gate():
     assert head.sim.gate == "sigmoid" and params("sigmoid-gate") == params(FULL)
 
 
+def _temperatures(variant: str, on: set[str], gate: str = "softmax"):
+    """The full model plus one learnable log τ for each similarity in `on` ("m", "e"), starting at τ = D."""
+    head = build(variant)
+    assert head.sim.gate == gate
+    for which in ("m", "e"):
+        tau = getattr(head.sim, f"tau_{which}")
+        assert isinstance(tau, LearnedScale) == (which in on)
+        if which in on:
+            assert float(tau().detach()) == pytest.approx(D)
+    assert params(variant) - params(FULL) == {f"sim.tau_{which}.log_scale" for which in on}
+    assert params(FULL) <= params(variant)
+
+
+def _raw():
+    head = build("sgmft-raw").eval()
+    assert head.cfg.input_norm == "none" and params("sgmft-raw") == params(FULL)
+    t, v = torch.randn(4, D), torch.randn(4, D)
+    assert not torch.allclose(head(t, v), head(7 * t, v))  # the raw scale reaches the head
+
+
 STRUCTURE = {
     FULL: test_full_model_has_sim_with_text_wise_ffn_and_sfm,
     "clip-only": _clip_only,
@@ -156,6 +185,11 @@ STRUCTURE = {
     "image-only": lambda: _ignores("image-only", "text"),
     "concat-mlp": _concat_mlp,
     "sigmoid-gate": _sigmoid_gate,
+    "sgmft-tau": lambda: _temperatures("sgmft-tau", {"m", "e"}),
+    "sgmft-tau-m": lambda: _temperatures("sgmft-tau-m", {"m"}),
+    "sgmft-tau-e": lambda: _temperatures("sgmft-tau-e", {"e"}),
+    "sigmoid-gate-tau": lambda: _temperatures("sigmoid-gate-tau", {"m", "e"}, gate="sigmoid"),
+    "sgmft-raw": _raw,
 }
 
 
