@@ -122,6 +122,42 @@ def test_figures_are_real_non_trivial_images(summary):
             assert pixels.std() > 10 and (pixels < 200).mean() > 0.01, path  # not a blank canvas
 
 
+def guidance_cells(text: str, variant: str) -> list[str]:
+    """The cells of `variant`'s line in the section "Is the similarity guidance active?"."""
+    section_text = text[text.index("### Is the similarity guidance active?"):]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section_text.splitlines() if line.startswith("|")]
+    (row,) = [r for r in rows if r[0] == variant]
+    return row
+
+
+def test_similarity_guidance_section_shows_each_rows_saved_numbers(summary):
+    s = section(summary, "synthetic-d32")
+    text = part(summary, s.fingerprint)
+    rows = {g.key: g for g in s.guidance}
+    saved = [run.guidance() for run in s.runs if run.variant == "sgmft"]
+    assert rows["sgmft"].seeds == 2 and rows["sgmft"].mean["p_m_peak"] == pytest.approx(np.mean([g.p_m_peak for g in saved]))
+    assert rows["sgmft"].mean["text_on_image_grad"] == pytest.approx(np.mean([g.text_on_image_grad for g in saved]))
+    sgmft = guidance_cells(text, "sgmft")
+    assert sgmft[1] == "2" and sgmft[2] == "1, 1"  # the paper: no temperature
+    assert sgmft[-1].startswith("**no**")  # l2 features: each modality deaf to the other (ratios ~1e-3 at D = 32)
+    for no_sim in ("clip-only", "concat-mlp", "text-only", "logreg-probe"):
+        assert rows[no_sim].state == "no SIM" and guidance_cells(text, no_sim)[-1] == "no SIM"
+    figure = s.guidance_figure
+    assert figure.exists() and f"]({figure.relative_to(summary.out_dir).as_posix()})" in text
+    pixels = np.asarray(Image.open(figure).convert("L"), dtype=float)
+    assert pixels.shape[1] >= 800 and pixels.std() > 10
+    assert "Our reading of `clip-only`" in text and "*sum* F_text ⊕ F_image" in text and "`concat-mlp`" in text
+    assert "Our reading of the SFM" in text and "LayerNorm(x + CA(x, other))" in text
+
+
+def test_a_head_run_without_guidance_json_reads_as_not_measured(runs_root, tmp_path):
+    shutil.copytree(runs_root / "a" / "sgmft-seed0", tmp_path / "old")
+    (tmp_path / "old" / "guidance.json").unlink()  # a run made before fit measured it
+    summary = report([tmp_path / "old"], tmp_path / "out", tsne=False)
+    assert [g.state for g in summary.sections[0].guidance] == ["not measured"]
+    assert summary.sections[0].guidance_figure is None and guidance_cells(summary.markdown, "sgmft")[-1] == "not measured"
+
+
 def test_unfinished_and_corrupt_run_dirs_are_skipped_with_a_note(summary, runs_root):
     notes = "\n".join(summary.skipped)
     assert f"{runs_root / 'unfinished'}: no metrics.json" in notes and f"{runs_root / 'corrupt'}: metrics.json unreadable" in notes

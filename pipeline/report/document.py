@@ -5,6 +5,7 @@ import os
 import re
 from pathlib import Path
 
+from pipeline.report.guidance import guidance_markdown
 from pipeline.report.paper import PAPER_LABEL
 from pipeline.report.section import Section
 from pipeline.report.tables import comparison_tables, per_class_table
@@ -46,6 +47,8 @@ def section_markdown(s: Section, out_dir: Path, alone: bool = False) -> str:
     parts.append(_what_this_is(s))
     parts.append(comparison_tables(s.rows))
     parts.append(_best(s))
+    if s.guidance:
+        parts.append(guidance_markdown(s.guidance, s.guidance_figure and _rel(s.guidance_figure, out_dir)))
     parts += ["### Figures", *(f"**{cap}**\n\n![{cap}]({_rel(p, out_dir)})" for cap, p in s.figures.items())]
     if s.notes:
         parts += ["### Notes", "\n".join(f"- {n}" for n in s.notes)]
@@ -66,7 +69,17 @@ def _what_this_is(s: Section) -> str:
         f"- **Paper numbers** (column †) are the paper's ({PAPER_LABEL}): set beside ours for orientation, "
         f"not a like-for-like comparison.",
         f"- Classes: {', '.join(s.labels)}.",
+        *READINGS,
     ])
+
+
+READINGS = (  # where the paper leaves a choice open, what our variants read it as
+    "- **Our reading of `clip-only`** (Table 2, \"+ CLIP features (classifier only)\"): the five-layer classifier "
+    "on the *sum* F_text ⊕ F_image (D wide), the same ⊕ as eq. 17; the concatenation [F_text; F_image] (2D wide) "
+    "is the separate baseline `concat-mlp`.",
+    "- **Our reading of the SFM** (eq. 17): each of its cross-attentions sits in a residual with a LayerNorm, "
+    "LayerNorm(x + CA(x, other)), as in the SIM's eqs. 13 and 16; the paper states neither for the SFM.",
+)
 
 
 def _val_sources(s: Section) -> str:

@@ -100,3 +100,36 @@ def tsne_figure(xy: np.ndarray, label: np.ndarray, labels: list[str], path: Path
     ax.set_title(title)
     ax.legend(markerscale=2, fontsize=8, loc="best")
     return _save(fig, path)
+
+
+def guidance_figure(names: list[str], peaks: tuple[list[float], list[float]], ratios: tuple[list[float], list[float]],
+                    dim: int, thresholds: tuple[float, float], path: Path, title: str) -> Path:
+    """Left: max·D of P^m and of P^e's rows per variant, bars from 1 (= uniform) on a log axis up to D (= one
+    channel). Right: the gradient ratios text ← image and image ← text on a log axis. Each bar is labelled with
+    its number; dashed lines: the report's flat / deaf thresholds."""
+    plt = _plt()
+    y = np.arange(len(names))
+    fig, axes = plt.subplots(1, 2, figsize=(12, max(3.0, 0.5 * len(names) + 1.6)), sharey=True)
+    floor = min([x for x in (*ratios[0], *ratios[1]) if x > 0] + [thresholds[1]]) / 10
+    panels = ((axes[0], peaks, ("P^m", "P^e rows"), "max·D (1 = uniform, D = one channel)", 1.0, thresholds[0]),
+              (axes[1], ratios, ("text ← image", "image ← text"), "gradient ratio (0 = cannot reach)", floor,
+               thresholds[1]))
+    for ax, pair, labels, xlabel, base, threshold in panels:
+        for offset, values, label, colour in ((-0.2, pair[0], labels[0], "tab:blue"),
+                                              (0.2, pair[1], labels[1], "tab:orange")):
+            values = np.maximum(np.asarray(values, dtype=float), base)
+            ax.barh(y + offset, values - base, left=base, height=0.4, color=colour, label=label)
+            for yy, x in zip(y + offset, values):
+                ax.text(x, yy, f" {x:.3g}", va="center", fontsize=7)
+        ax.axvline(threshold, color="gray", linestyle="--", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.legend(loc="lower right", fontsize=8)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].set_xlim(0.9, dim * 3)
+    axes[1].set_xlim(floor, 5 * max([*ratios[0], *ratios[1], thresholds[1]]))  # room for the labels
+    axes[0].axvline(dim, color="gray", linestyle=":", linewidth=1)
+    axes[0].set_yticks(y, names)
+    axes[0].invert_yaxis()
+    fig.suptitle(title)
+    return _save(fig, path)

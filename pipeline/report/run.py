@@ -8,12 +8,13 @@ from typing import Iterable
 from sgmft_cache import SgmftError
 from pipeline.variants import FULL
 from pipeline.report import analysis, figures
+from pipeline.report.guidance import DEAF, FLAT_PEAK, MEASURED, guidance_rows
 from pipeline.report.config import ReportConfig
 from pipeline.report.document import document, section_markdown
 from pipeline.report.paper import ABLATIONS, BASELINES
 from pipeline.report.runs import Run, by_fingerprint, load_runs
 from pipeline.report.section import ReportSummary, Section
-from pipeline.report.tables import aggregate, best_row
+from pipeline.report.tables import Row, aggregate, best_row
 
 TSNE_MIN_POINTS = 5  # fewer test posts than this make no map worth drawing
 
@@ -43,16 +44,22 @@ def _section(fingerprint: str, runs: list[Run], folder: Path, tsne: bool) -> Sec
     _accuracy_figure(section)
     _best_variant_figures(section)
     _learning_curves(section)
+    _guidance(section)
     if tsne:
         _tsne_figures(section)
     return section
 
 
-def _accuracy_figure(s: Section) -> None:
+def _in_table_order(rows: list[Row]) -> list[Row]:
+    """Rows in the order of the paper's tables and ours, then the others by name."""
     order = [row.variant for table in (*ABLATIONS, BASELINES) for row in table.rows if row.variant]
-    paper = {row.variant: row.accuracy for table in ABLATIONS for row in table.rows if row.variant}
     rank = {v: i for i, v in reversed(list(enumerate(order)))}
-    rows = sorted(s.rows, key=lambda r: (rank.get(r.variant, len(order)), r.key))
+    return sorted(rows, key=lambda r: (rank.get(r.variant, len(order)), r.key))
+
+
+def _accuracy_figure(s: Section) -> None:
+    paper = {row.variant: row.accuracy for table in ABLATIONS for row in table.rows if row.variant}
+    rows = _in_table_order(s.rows)
     ours = [(100 * r.test_accuracy.mean, 100 * r.test_accuracy.std) for r in rows]
     s.figures["Test accuracy per variant, ours vs the paper"] = figures.accuracy_chart(
         [r.key for r in rows], ours, [paper.get(r.variant, float("nan")) for r in rows],
@@ -84,6 +91,19 @@ def _learning_curves(s: Section) -> None:
                 f"{row.key}: loss and accuracy per epoch ({len(curves)} seed(s))")
             return
     s.notes.append("no run logged epochs, so no learning curves")
+
+
+def _guidance(s: Section) -> None:
+    """The similarity diagnostics of every row, and their figure where some row measured a SIM."""
+    s.guidance = guidance_rows(_in_table_order(s.rows))
+    measured = [g for g in s.guidance if g.state == MEASURED]
+    if not measured:
+        return
+    m = [g.mean for g in measured]
+    s.guidance_figure = figures.guidance_figure(
+        [g.key for g in measured], ([x["p_m_peak"] for x in m], [x["p_e_peak"] for x in m]),
+        ([x["text_on_image_grad"] for x in m], [x["image_on_text_grad"] for x in m]), max(g.dim for g in measured),
+        (FLAT_PEAK, DEAF), s.folder / "guidance.png", "Is the similarity guidance active? (mean over seeds)")
 
 
 def _tsne_figures(s: Section) -> None:

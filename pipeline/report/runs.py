@@ -9,7 +9,7 @@ import numpy as np
 
 from sgmft_cache import SgmftError
 from pipeline.fit import FitConfig
-from pipeline.rundir import METRICS, RunDir, RunMetrics
+from pipeline.rundir import METRICS, Guidance, RunDir, RunMetrics
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class Run:
     def epochs(self):
         """epochs.csv as a table, or None where the run has none (the logistic-regression probe)."""
         return RunDir(self.path).read_epochs()
+
+    def guidance(self) -> Guidance | None:
+        """guidance.json (the similarity diagnostics), or None where the run has none."""
+        return RunDir(self.path).read_guidance()
 
     def outputs(self) -> dict[str, np.ndarray] | None:
         """test_outputs.npz (label, pred, probs, fusion = M_fuse, ...), or None where it is missing."""

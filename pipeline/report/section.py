@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.report.guidance import GuidanceRow
 from pipeline.report.runs import Run
 from pipeline.report.tables import Row
 
@@ -21,6 +22,8 @@ class Section:
     figures: dict[str, Path] = field(default_factory=dict)  # caption -> PNG
     per_class: dict | None = None  # mean precision/recall/f1/support of the best row
     per_class_seeds: int = 0  # how many of the best row's runs saved test outputs for it
+    guidance: list[GuidanceRow] = field(default_factory=list)  # similarity diagnostics per row
+    guidance_figure: Path | None = None  # their figure, where some row has a SIM
 
     @property
     def encoder(self) -> str:
