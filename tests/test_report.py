@@ -138,7 +138,7 @@ def test_similarity_guidance_section_shows_each_rows_saved_numbers(summary):
     assert rows["sgmft"].seeds == 2 and rows["sgmft"].mean["p_m_peak"] == pytest.approx(np.mean([g.p_m_peak for g in saved]))
     assert rows["sgmft"].mean["text_on_image_grad"] == pytest.approx(np.mean([g.text_on_image_grad for g in saved]))
     sgmft = guidance_cells(text, "sgmft")
-    assert sgmft[1] == "2" and sgmft[2] == "1, 1"  # the paper: no temperature
+    assert sgmft[1] == "2" and sgmft[2] == "1.00, 1.00"  # the paper: no temperature
     assert sgmft[-1].startswith("**no**")  # l2 features: each modality deaf to the other (ratios ~1e-3 at D = 32)
     for no_sim in ("clip-only", "concat-mlp", "text-only", "logreg-probe"):
         assert rows[no_sim].state == "no SIM" and guidance_cells(text, no_sim)[-1] == "no SIM"

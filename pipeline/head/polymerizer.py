@@ -77,7 +77,9 @@ def similarity_scale(kind: str, dim: int) -> nn.Module:
     is flat. τ = D puts them at ~1. Measured on l2-normalised Gaussian pairs at D = 1024 (cosine 0 /
     0.3 / 0.6), P^m's max·D is 1.01 at τ = 1, 4-10 at τ = 256, 170-460 at τ = D (relative entropy
     0.77 / 0.55 / 0.39: several channels stand out, not one-hot) and 840-900 at τ = 4D (entropy
-    < 0.08: nearly one-hot); P^e's rows: max·D 1.00 at τ = 1, 24 at τ = D.
+    < 0.08: nearly one-hot); P^e's rows: max·D 1.00 at τ = 1, 24 at τ = D. The start matters: Adam moves
+    log τ by about lr a step at most, so at the paper's lr 1e-5 over its 20,400 steps τ changes by e^0.2 ≈ 1.2×
+    at most (at lr 1e-3 in BENCHMARKS.md it grew from 64 to 82-87 in 8 epochs).
     """
     if kind not in SCALES:
         raise ValueError(f"unknown similarity scale {kind!r}; use one of {', '.join(SCALES)}")

@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.report.guidance import short
+
 
 # class names may be Chinese (e.g. 住宅, 餐饮): the first of these that is installed draws what DejaVu cannot
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
@@ -120,11 +122,11 @@ def guidance_figure(names: list[str], peaks: tuple[list[float], list[float]], ra
             values = np.maximum(np.asarray(values, dtype=float), base)
             ax.barh(y + offset, values - base, left=base, height=0.4, color=colour, label=label)
             for yy, x in zip(y + offset, values):
-                ax.text(x, yy, f" {x:.3g}", va="center", fontsize=7)
+                ax.text(x, yy, f" {short(x)}", va="center", fontsize=7)
         ax.axvline(threshold, color="gray", linestyle="--", linewidth=1)
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
         ax.grid(alpha=0.3, axis="x")
     axes[0].set_xlim(0.9, dim * 3)
     axes[1].set_xlim(floor, 5 * max([*ratios[0], *ratios[1], thresholds[1]]))  # room for the labels

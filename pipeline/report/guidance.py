@@ -92,15 +92,15 @@ def _line(row: GuidanceRow) -> str:
     if row.state != MEASURED:
         return f"| {row.key} | — | " + f"{row.state} | " * 5 + f"{row.verdict} |"
     m = row.mean
-    cells = [f"{_num(m['tau_m'])}, {_num(m['tau_e'])}", f"{m['p_m_entropy']:.4f}, {_num(m['p_m_peak'])}",
-             f"{m['p_e_entropy']:.4f}, {_num(m['p_e_peak'])}",
-             f"{_num(m['text_on_image_grad'])}, {_num(m['text_on_image_swap'])}",
-             f"{_num(m['image_on_text_grad'])}, {_num(m['image_on_text_swap'])}"]
+    cells = [f"{short(m['tau_m'])}, {short(m['tau_e'])}", f"{m['p_m_entropy']:.4f}, {short(m['p_m_peak'])}",
+             f"{m['p_e_entropy']:.4f}, {short(m['p_e_peak'])}",
+             f"{short(m['text_on_image_grad'])}, {short(m['text_on_image_swap'])}",
+             f"{short(m['image_on_text_grad'])}, {short(m['image_on_text_swap'])}"]
     return f"| {row.key} | {row.seeds} | " + " | ".join(cells) + f" | {row.verdict} |"
 
 
-def _num(x: float) -> str:
-    """Three significant figures, in plain or scientific notation as the size asks."""
+def short(x: float) -> str:
+    """A diagnostic number for a table cell or a bar label: 1.01, 24, 482, 1024, 0.0534, 9.52e-06."""
     if math.isnan(x):
         return "—"
-    return f"{x:.3g}"
+    return f"{x:.2f}" if 1 <= x < 10 else f"{x:.4g}" if x >= 1000 else f"{x:.3g}"
