@@ -1,0 +1,142 @@
+"""Scale benchmark (issue 13): commit, merge, load, batch gather and one epoch at N posts, ours beside the reference.
+
+    python -m benchmarks.bench_scale                                 # N = 100k, 300k, 1M; D = 1024, fp16
+    python -m benchmarks.bench_scale --sizes 100000 300000 --reference-max 300000
+    python -m benchmarks.bench_scale --sizes 2000 --dim 32 --out /tmp/s.json --plot /tmp/s.png   # toy
+
+Synthetic rows (ids, Gaussian features, labels), written in chunks of --chunk rows. Every figure is
+taken in a fresh process (benchmarks/scale_worker.py) so that its peak RSS is its own; the
+reference (benchmarks/reference_cache.py: the code before issue 13) runs in the same invocation,
+up to --reference-max posts (it holds every feature in memory, so it does not fit at a million).
+Writes a JSON of every measurement and a PNG of each figure against N.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IMPLS = ("ours", "reference")
+KINDS = ("commit", "merge", "load", "gather", "epoch", "epoch_streamed")
+PLOTTED = (("commit", "seconds"), ("commit", "growth_mib"), ("merge", "seconds"), ("merge", "growth_mib"),
+           ("load", "seconds"), ("load", "growth_mib"), ("gather", "rows_per_s"), ("epoch", "seconds"))
+
+
+def worker(spec: dict) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.scale_worker", json.dumps(spec)], cwd=ROOT,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        return dict(error=(proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def kinds_of(impl: str) -> tuple[str, ...]:
+    """The reference has no streamed reading; ours has it once pipeline/fit/stream.py exists."""
+    streams = impl == "ours" and (ROOT / "pipeline" / "fit" / "stream.py").exists()
+    return tuple(k for k in KINDS if k != "epoch_streamed" or streams)
+
+
+def run_size(args, n: int, folder: Path) -> list[dict]:
+    """Every measurement at one N, in a folder emptied afterwards."""
+    base = dict(dir=str(folder), n=n, dim=args.dim, dtype=args.dtype, chunk=args.chunk, seed=0, batch=args.batch,
+                gather_batches=args.gather_batches, max_memory_mib=args.stream_memory_mib)
+    folder.mkdir(parents=True, exist_ok=True)
+    worker({**base, "kind": "shards", "impl": "none"})
+    rows = []
+    for impl in IMPLS:
+        if impl == "reference" and n > args.reference_max:
+            continue
+        for kind in kinds_of(impl):
+            result = worker({**base, "kind": kind, "impl": impl})
+            rows.append(dict(n=n, impl=impl, kind=kind, **result))
+            print(json.dumps(rows[-1]), flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+def table(rows: list[dict]) -> list[str]:
+    """Markdown: one line per N and measurement, ours beside the reference and their ratio."""
+    lines = ["| N | measurement | ours | reference | ours / reference |", "|---|---|---|---|---|"]
+    cell = {(r["n"], r["impl"], r["kind"]): r for r in rows}
+    figures = [(k, "seconds") for k in KINDS] + [(k, "growth_mib") for k in ("commit", "merge", "load", "epoch")] + [
+        ("gather", "rows_per_s"), ("load", "resident_feature_mib")]
+    for n in sorted({r["n"] for r in rows}):
+        for kind, field in figures:
+            ours, theirs = (cell.get((n, impl, kind), {}).get(field) for impl in IMPLS)
+            if ours is None and theirs is None:
+                continue
+            ratio = f"{ours / theirs:.2f}" if ours is not None and theirs else "—"
+            lines.append(f"| {n:,} | {kind} {field} | {_fmt(ours)} | {_fmt(theirs)} | {ratio} |")
+    return lines
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+    for ax, (kind, field) in zip(axes.flat, PLOTTED):
+        for impl, style in zip(IMPLS, ("o-", "s--")):
+            pts = sorted((r["n"], r[field]) for r in rows if r["impl"] == impl and r["kind"] == kind and field in r)
+            if pts:
+                ax.plot(*zip(*pts), style, label=impl)
+        if kind == "epoch":
+            pts = sorted((r["n"], r["seconds"]) for r in rows if r["kind"] == "epoch_streamed" and "seconds" in r)
+            if pts:
+                ax.plot(*zip(*pts), "^:", label="ours, streamed")
+        ax.set(title=f"{kind}: {field}", xlabel="posts N", xscale="log", yscale="log")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    p.add_argument("--dim", type=int, default=1024)
+    p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    p.add_argument("--chunk", type=int, default=4096, help="rows per staged chunk (and per generated block)")
+    p.add_argument("--batch", type=int, default=20, help="fit's batch size (paper: 20)")
+    p.add_argument("--gather-batches", type=int, default=20_000)
+    p.add_argument("--stream-memory-mib", type=float, default=256.0, help="--max-memory of the streamed epoch")
+    p.add_argument("--reference-max", type=int, default=300_000, help="largest N the reference runs at")
+    p.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scale.json"))
+    p.add_argument("--plot", default=str(ROOT / "benchmarks" / "results" / "scale.png"))
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> list[dict]:
+    from benchmarks.machine import describe
+
+    import torch
+
+    args = parse(argv)
+    scratch = Path(args.dir or tempfile.mkdtemp(prefix="sgmft-scale-"))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    rows = [row for n in args.sizes for row in run_size(args, n, scratch / f"n{n}")]
+    result = dict(commit=commit, machine=describe(torch.device("cpu")), settings=vars(args), rows=rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    plot(rows, Path(args.plot))
+    print("\n".join(table(rows)))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
