@@ -39,26 +39,43 @@ def extract(cfg: ExtractConfig) -> ExtractSummary:
     manifest = read_manifest(cfg.manifest, test_fraction=cfg.test_fraction, seed=cfg.seed)
     splits = requested_splits(manifest, cfg.split)
     ranks = Ranks.from_env()
-    device = ranks.device(cfg.device)
-    plan = plan_extraction(cfg, manifest, device)
-    meta = plan.meta
-    order = {split: [p.id for p in manifest.split(split)] for split in manifest.splits()}
+    plan = plan_extraction(cfg, manifest, ranks.device(cfg.device))
     with Group(ranks, cfg.dist_timeout) as group:
-        folded = group.together(lambda: prepare_cache(cfg, meta, splits, ranks, order), "checking the cache")
-        already = group.together(lambda: {split: shards.done_ids(cfg.cache, split) for split in splits}
-                                 if ranks.sharded else {}, "reading the shards")
-        encoder = group.together(lambda: plan.load_encoder(device), "loading the encoders")
-        target = replace(cfg, cache=str(shards.shard_path(cfg.cache, ranks.rank, ranks.world_size)),
-                         quiet=cfg.quiet or ranks.rank > 0) if ranks.sharded else cfg
-        job = Job.start(target, manifest, plan, encoder)
-        results = group.together(lambda: [
-            extract_split(job, split, Shard(ranks.rank, ranks.world_size, frozenset(already.get(split, ()))))
-            for split in splits], "extracting")
-        if ranks.sharded:
-            folded = group.together(lambda: merge_shards(cfg, manifest, splits, meta, ranks, order), "merging the shards")
-    return ExtractSummary(cache=Path(cfg.cache), model=cfg.model, fingerprint=meta.fingerprint,
-                          precision=plan.precision, device=str(encoder.device), note=plan.weights.note, splits=results,
-                          shard=f"{ranks}, shard {target.cache}" if ranks.sharded else None, folded=len(folded))
+        done = encode_splits(cfg, manifest, plan, splits, ranks, group)
+    return ExtractSummary(cache=Path(cfg.cache), model=cfg.model, fingerprint=plan.meta.fingerprint,
+                          precision=plan.precision, device=str(done.device), note=plan.weights.note, splits=done.splits,
+                          shard=f"{ranks}, shard {done.target}" if ranks.sharded else None, folded=len(done.folded))
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What `encode_splits` did: per split, and where (this rank's shard under torchrun)."""
+
+    splits: list[SplitSummary]
+    folded: list[Path]  # leftover files merged into the cache
+    target: str  # the cache this process wrote: cfg.cache, or its shard
+    device: object  # the encoders' device
+
+
+def encode_splits(cfg: ExtractConfig, manifest: Manifest, plan: "Plan", splits: list[str], ranks: Ranks,
+                  group: Group) -> Encoded:
+    """Check the cache, encode this process's share of every split, and (under torchrun, on rank 0) fold the
+    shards into the cache once every rank is done — the steps of `extract`, also run by `predict`."""
+    meta, device = plan.meta, ranks.device(cfg.device)
+    order = {split: [p.id for p in manifest.split(split)] for split in manifest.splits()}
+    folded = group.together(lambda: prepare_cache(cfg, meta, splits, ranks, order), "checking the cache")
+    already = group.together(lambda: {split: shards.done_ids(cfg.cache, split) for split in splits}
+                             if ranks.sharded else {}, "reading the shards")
+    encoder = group.together(lambda: plan.load_encoder(device), "loading the encoders")
+    target = replace(cfg, cache=str(shards.shard_path(cfg.cache, ranks.rank, ranks.world_size)),
+                     quiet=cfg.quiet or ranks.rank > 0) if ranks.sharded else cfg
+    job = Job.start(target, manifest, plan, encoder)
+    results = group.together(lambda: [
+        extract_split(job, split, Shard(ranks.rank, ranks.world_size, frozenset(already.get(split, ()))))
+        for split in splits], "extracting")
+    if ranks.sharded:
+        folded = group.together(lambda: merge_shards(cfg, manifest, splits, meta, ranks, order), "merging the shards")
+    return Encoded(results, folded, target.cache, encoder.device)
 
 
 @dataclass(frozen=True)

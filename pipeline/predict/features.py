@@ -2,16 +2,18 @@
 
 The run's saved ExtractConfig is rebuilt (with this machine's paths to weights and stop-word files
 where given), its fingerprint recomputed by extract's own code and compared with the run's; only
-then are the encoders loaded and the posts extracted through extract's engine into a cache of their
-own — resumable, every row encoded or listed with its reason.
+then are the encoders loaded and the posts extracted through extract's own steps into a cache of
+their own — resumable, sharded under torchrun, every row encoded or listed with its reason.
 """
 from __future__ import annotations
 
 from dataclasses import fields, replace
 from pathlib import Path
 
-from sgmft_cache import CacheMeta, CacheWriter, SgmftError, SplitData, load_skipped, load_split, validate
-from pipeline.extract import ExtractConfig, Job, Manifest, Plan, SplitSummary, extract_split, plan_extraction, read_manifest
+from sgmft_cache import CacheMeta, SgmftError, validate
+from pipeline.extract import ExtractConfig, Manifest, Plan, SplitSummary, plan_extraction, read_manifest
+from pipeline.extract.distributed import Group, Ranks
+from pipeline.extract.run import encode_splits
 from pipeline.predict.config import PredictConfig
 from pipeline.predict.trained import TrainedRun
 
@@ -76,19 +78,15 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def encode_new_posts(ecfg: ExtractConfig, manifest: Manifest, plan: Plan) -> tuple[SplitSummary, bool]:
+def encode_new_posts(ecfg: ExtractConfig, manifest: Manifest, plan: Plan, ranks: Ranks,
+                     group: Group) -> tuple[SplitSummary, bool]:
     """Extract the posts into ecfg.cache (rows already there are kept); (summary, whether a stale cache was replaced).
 
-    A feature cache there that another run or other settings made is derived data: it is replaced. A file
-    that is not a feature cache at all is refused, never deleted."""
+    Under torchrun each rank encodes its share into its shard, and rank 0 folds the shards into the cache
+    (extract's own steps). A feature cache there that another run or other settings made is derived data:
+    it is replaced. A file that is not a feature cache at all is refused, never deleted."""
     cache = Path(ecfg.cache)
-    replaced = cache.exists() and validate(cache).compatible_with(plan.meta) is not None
-    CacheWriter(cache, SPLIT, plan.meta, overwrite=replaced)
-    encoder = plan.load_encoder(ecfg.device)
-    summary = extract_split(Job.start(ecfg, manifest, plan, encoder), SPLIT)
-    return summary, replaced
-
-
-def cached_features(cache: str | Path) -> tuple[SplitData, dict[str, str]]:
-    """(the encoded posts, id -> skip reason of the others)."""
-    return load_split(cache, SPLIT), load_skipped(cache, SPLIT)
+    replaced = group.together(lambda: ranks.rank == 0 and cache.exists()
+                              and validate(cache).compatible_with(plan.meta) is not None, "checking the cache")
+    done = encode_splits(replace(ecfg, overwrite=replaced), manifest, plan, [SPLIT], ranks, group)
+    return done.splits[0], replaced

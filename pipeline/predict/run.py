@@ -13,17 +13,15 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pipeline.device import resolve_device
 from pipeline.extract import SplitSummary, skip_kind
 from pipeline.predict.config import PredictConfig
-from pipeline.predict.features import (cached_features, checked_plan, encode_new_posts, extract_config,
-                                       new_posts)
+from pipeline.extract.distributed import Group, Ranks
+from pipeline.predict.features import checked_plan, encode_new_posts, extract_config, new_posts
+from pipeline.predict.shares import join_shares, predict_share
 from pipeline.predict.trained import TrainedRun, load_trained_run
-
-PROB_PREFIX = "p_"
 
 
 @dataclass(frozen=True)
@@ -35,6 +33,7 @@ class PredictSummary:
     extraction: SplitSummary
     replaced_cache: bool  # a cache made by another run or other settings was replaced
     seconds: float
+    ranks: str | None = None  # under torchrun: "rank r of N" (the table of a rank > 0 is its share)
 
     @property
     def skipped(self) -> Counter:
@@ -43,7 +42,8 @@ class PredictSummary:
     def lines(self) -> list[str]:
         t, run = self.table, self.run
         done = t[t["pred"] != ""]
-        head = [f"predicted {len(done)} of {len(t)} posts with {run.path} (variant {run.variant}, encoder "
+        share = f"{self.ranks}: " if self.ranks else ""
+        head = [f"{share}predicted {len(done)} of {len(t)} posts with {run.path} (variant {run.variant}, encoder "
                 f"{run.encoder}, fingerprint {run.fingerprint}) in {self.seconds:.1f} s -> {self.out}"]
         if run.extraction.placeholder:
             head.append(f"  WARNING: placeholder encoder `{run.encoder}`: these predictions mean nothing about "
@@ -62,34 +62,19 @@ class PredictSummary:
 
 
 def predict(cfg: PredictConfig) -> PredictSummary:
-    """Predict every post of cfg.data with the run in cfg.run; write cfg.out_path(); return what happened."""
+    """Predict every post of cfg.data with the run in cfg.run; write cfg.out_path(); return what happened.
+
+    Under torchrun every rank encodes and predicts its share, and rank 0 writes the whole CSV."""
     start = time.perf_counter()
-    run = load_trained_run(cfg.run, resolve_device(cfg.device))
+    ranks = Ranks.from_env()
+    run = load_trained_run(cfg.run, resolve_device(ranks.device(cfg.device)))
     ecfg = extract_config(run, cfg)
     manifest = new_posts(cfg.data, run.labels)
     plan = checked_plan(run, ecfg, manifest)  # before any model loads
-    extraction, replaced = encode_new_posts(ecfg, manifest, plan)
-    data, skipped = cached_features(ecfg.cache)
-    table = prediction_table([p.id for p in manifest.posts], data.ids, run.probabilities(data), skipped, run.labels)
-    out = cfg.out_path()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False, float_format="%.6f")
-    return PredictSummary(out, Path(ecfg.cache), run, table, extraction, replaced, time.perf_counter() - start)
-
-
-def prediction_table(order: list[str], ids: list[str], probs: np.ndarray, skipped: dict[str, str],
-                     labels: tuple[str, ...]) -> pd.DataFrame:
-    """One row per id of `order`: pred and p_<class> where it has features, else its skip reason."""
-    row_of = {i: k for k, i in enumerate(ids)}
-    missing = [i for i in order if i not in row_of and i not in skipped]
-    if missing:
-        raise RuntimeError(f"predict lost {len(missing)} post(s), e.g. {missing[:3]} (a bug in sgmft predict)")
-    have = [row_of.get(i, -1) for i in order]
-    p = np.full((len(order), len(labels)), np.nan)
-    found = np.array([k >= 0 for k in have], dtype=bool)
-    p[found] = probs[[k for k in have if k >= 0]]
-    table = pd.DataFrame({"id": order, "pred": [labels[int(np.argmax(r))] if ok else "" for r, ok in zip(p, found)]})
-    for c, name in enumerate(labels):
-        table[f"{PROB_PREFIX}{name}"] = p[:, c]
-    table["skipped_reason"] = ["" if ok else skipped[i] for i, ok in zip(order, found)]
-    return table
+    out, order = cfg.out_path(), [p.id for p in manifest.posts]
+    with Group(ranks, ecfg.dist_timeout) as group:
+        extraction, replaced = encode_new_posts(ecfg, manifest, plan, ranks, group)
+        mine = group.together(lambda: predict_share(ecfg.cache, manifest.posts, run, ranks, out), "predicting")
+        table = group.together(lambda: join_shares(out, mine, ranks, order), "writing the predictions")
+    return PredictSummary(out, Path(ecfg.cache), run, table, extraction, replaced, time.perf_counter() - start,
+                          str(ranks) if ranks.sharded else None)
