@@ -15,6 +15,7 @@ _EXPORTS = {
     "SplitData": "reader", "list_splits": "reader", "load_cache": "reader", "load_skipped": "reader",
     "load_split": "reader", "validate": "validation",
     "CacheWriter": "writer", "CommitSummary": "writer", "staging_dir": "writer", "write_split": "writer",
+    "remove_cache": "writer", "segment_dir": "segments",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from sgmft_cache import layout as L
 from sgmft_cache.errors import CacheError
+from sgmft_cache.segments import Placement, segment_dir
 
 
 def validate(path: str | Path, require_splits: Iterable[str] = ()) -> L.CacheMeta:
@@ -90,6 +91,11 @@ def _check_split(group: h5py.Group, meta: L.CacheMeta) -> set[str]:
     n = group[L.ID].shape[0] if group[L.ID].ndim == 1 else -1
     if n < 0:
         raise CacheError(f"{where}/{L.ID} must be one-dimensional")
+    placement = Placement.of(group)
+    missing = [n for n in (placement.files if placement else ()) if not (segment_dir(group.file.filename) / n).is_file()]
+    if missing:
+        raise CacheError(f"{where}: segment file {missing[0]} is missing from {segment_dir(group.file.filename)} "
+                         f"({len(missing)} missing): a cache is its file and that folder; copy or move both")
     for name in L.FEATURES:
         ds = group[name]
         if ds.ndim != 2 or ds.shape[1] != meta.embed_dim:

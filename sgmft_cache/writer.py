@@ -1,10 +1,11 @@
 """Appending rows of one split to a cache in chunks, so that no finished chunk is ever lost.
 
 Each flushed chunk becomes a small, complete cache file in `<cache>.staging/<split>/`, written
-under a temporary name and renamed into place; `commit` merges the committed split and the
-staged chunks into the cache (again written aside and swapped in). A process killed at any
-moment — SIGKILL included — leaves the cache and every finished chunk readable, and a new
-writer resumes from them.
+under a temporary name and renamed into place; `commit` appends the staged chunks' new rows to the
+cache as one new segment file (sgmft_cache/segments.py: features written once, block by block,
+committed rows untouched) and swaps in a cache file that adds it — memory O(chunk), feature I/O
+O(new rows). A process killed at any moment — SIGKILL included — leaves the cache and every
+finished chunk readable, and a new writer resumes from them.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ import numpy as np
 from sgmft_cache import layout as L
 from sgmft_cache.defaults import DEFAULT_CHUNK_ROWS
 from sgmft_cache.errors import CacheError
-from sgmft_cache.merge import merge_rows, read_split_rows, remove_dead_temporaries, write_cache_atomically
+from sgmft_cache.merge import commit_split, merge_rows, remove_dead_temporaries
 from sgmft_cache.reader import split_ids
-from sgmft_cache.validation import check_disjoint, validate
+from sgmft_cache.segments import remove_orphans, segment_dir
+from sgmft_cache.validation import validate
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,10 @@ class CacheWriter:
             raise ValueError(f"feature dtype must be float32 or float16, not {dtype}")
         self.chunks = staging_dir(self.path) / split
         if overwrite:
-            self.path.unlink(missing_ok=True)
-            shutil.rmtree(staging_dir(self.path), ignore_errors=True)
+            remove_cache(self.path)
         self._check_existing()
         remove_dead_temporaries(self.path)
+        remove_orphans(self.path)
         self.chunks.mkdir(parents=True, exist_ok=True)
         for stale in self.chunks.glob("*.tmp"):
             stale.unlink()  # a chunk that was being written when its process died
@@ -129,31 +131,22 @@ class CacheWriter:
         self._buffer, self._buffered = [], 0
 
     def commit(self, order: Sequence[str] | None = None) -> CommitSummary:
-        """Merge the committed split and all staged chunks into the cache file; rows follow `order`."""
+        """Append the staged chunks' new rows to the cache file (in `order`); rows already there stay put."""
         self.flush()
         files = self._chunk_files()
-        blocks = [read_split_rows(self.path, self.split)] + [read_split_rows(p, self.split) for p in files]
-        blocks = [b for b in blocks if b is not None] or [L.Rows.empty(self.meta.embed_dim, self.dtype)]
-        rows = merge_rows(blocks, order)
-        self._check_other_splits(set(rows.ids.tolist()))
-        write_cache_atomically(self.path, self.meta, {self.split: rows}, keep_from=self.path)
+        out = commit_split(self.path, self.meta, self.split, files, order)
         shutil.rmtree(self.chunks, ignore_errors=True)
         if staging_dir(self.path).exists() and not any(staging_dir(self.path).iterdir()):
             staging_dir(self.path).rmdir()
-        return CommitSummary(self.split, len(rows), len(rows.skipped_id))
+        return CommitSummary(self.split, len(out.src), len(out.skips))
 
 
-    def _check_other_splits(self, ids: set[str]) -> None:
-        """Refuse (before writing) rows whose ids already sit in another split of the cache."""
-        if not self.path.exists():
-            return
-        with h5py.File(self.path, "r") as f:
-            others = {name: set(L.read_strings(g, L.ID).tolist())
-                      for name, g in f.items() if isinstance(g, h5py.Group) and name != self.split}
-        try:
-            check_disjoint(self.split, ids, others)
-        except CacheError as e:
-            raise CacheError(f"{self.path}: {e}") from None
+def remove_cache(path: str | Path) -> None:
+    """Delete a cache: its file, its segment folder and its staged chunks."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    for folder in (segment_dir(path), staging_dir(path)):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _as_array(x, dtype: np.dtype) -> np.ndarray:

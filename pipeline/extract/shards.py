@@ -2,10 +2,9 @@
 
 Rank r of N writes `<cache>.shard-<r>-of-<N>.h5`, an ordinary cache file with its own staged chunks
 (`<shard>.staging/`), so each shard resumes on its own. Folding merges the cache, its staged chunks
-and every shard (of any N) and their chunks into one ordinary cache by copy, keyed by id, then
-deletes what it merged. A copy, not an HDF5 virtual dataset: the cache stays one self-contained
-file that `fit` reads, moves and survives the shards' deletion, and the variable-length string
-datasets (ids, skip reasons) could not be virtual anyway.
+and every shard (of any N) and their chunks into one cache by a streamed copy, keyed by id, in
+manifest order (sgmft_cache.merge_caches), then deletes what it merged: the cache does not depend
+on the shards' files, which may then go.
 """
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from sgmft_cache import CacheError, CacheMeta, merge_caches, split_ids, staging_dir, validate
+from sgmft_cache import CacheError, CacheMeta, merge_caches, segment_dir, split_ids, staging_dir, validate
 
 
 def shard_path(cache: str | Path, rank: int, world_size: int) -> Path:
@@ -53,12 +52,14 @@ def check_leftovers(cache: str | Path, meta: CacheMeta) -> None:
 
 
 def remove_shards(cache: str | Path, ranks: Sequence[int] | None = None, world_size: int | None = None) -> None:
-    """Delete shard files and their staging folders: all of them, or those of `ranks` of `world_size`."""
+    """Delete shard files and their staging and segment folders: all of them, or those of `ranks` of `world_size`."""
     cache = Path(cache)
     if ranks is None:
-        files = shard_files(cache) + sorted(cache.parent.glob(f"{cache.name}.shard-*-of-*.h5.staging"))
+        files = shard_files(cache) + sorted(cache.parent.glob(f"{cache.name}.shard-*-of-*.h5.staging")) + sorted(
+            cache.parent.glob(f"{cache.name}.shard-*-of-*.h5.d"))
     else:
-        files = [p for r in ranks for p in (shard_path(cache, r, world_size), staging_dir(shard_path(cache, r, world_size)))]
+        shards = [shard_path(cache, r, world_size) for r in ranks]
+        files = [p for shard in shards for p in (shard, staging_dir(shard), segment_dir(shard))]
     for path in files:
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 

@@ -11,9 +11,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from sgmft_cache import CacheMeta, SgmftError, validate
-from pipeline.extract import ExtractConfig, Manifest, Plan, SplitSummary, plan_extraction, read_manifest
-from pipeline.extract.distributed import Group, Ranks
-from pipeline.extract.run import encode_splits
+from pipeline.extract import (ExtractConfig, Group, Manifest, Plan, Ranks, SplitSummary, encode_splits, plan_extraction,
+                              read_manifest)
 from pipeline.predict.config import PredictConfig
 from pipeline.predict.trained import TrainedRun
 

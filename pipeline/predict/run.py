@@ -16,9 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.device import resolve_device
-from pipeline.extract import SplitSummary, skip_kind
+from pipeline.extract import Group, Ranks, SplitSummary, skip_kind
 from pipeline.predict.config import PredictConfig
-from pipeline.extract.distributed import Group, Ranks
 from pipeline.predict.features import checked_plan, encode_new_posts, extract_config, new_posts
 from pipeline.predict.shares import join_shares, predict_share
 from pipeline.predict.trained import TrainedRun, load_trained_run

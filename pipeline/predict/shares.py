@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sgmft_cache import load_skipped, load_split
-from pipeline.extract.distributed import Ranks
-from pipeline.extract.engine import select_rows
+from pipeline.extract import Ranks, select_rows
 from pipeline.predict.features import SPLIT
 from pipeline.predict.trained import TrainedRun
 

@@ -1,0 +1,199 @@
+"""Where a cache's features lie: immutable segment files, joined into /<split>/<feature> by HDF5 virtual datasets.
+
+A cache is its file `feats.h5` and the folder `feats.h5.d/` beside it. The file holds the root
+attributes and, per split, the small per-row datasets (id, label, text_clean, the skip lists) as
+ordinary datasets, and the features (text, image) as *virtual* datasets: row ranges of segment
+files in the folder, listed in order by the split's `segments` attribute. Readers see ordinary
+[N, D] datasets (h5py, h5dump, any HDF5 tool), as SPEC §3 says; a segment that is missing reads
+as NaN, and `validate` names it.
+
+Why segments: a segment, once renamed into place, is never written again, and the file is only
+ever replaced whole (written aside, then renamed). So a commit writes its new rows' features once
+(I/O O(new rows)) and rewrites only the small per-row datasets; memory stays O(block) for the
+features; and SIGKILL at any moment leaves the old file with its old segments, or the new file
+with the new ones — a segment that no file references yet is an orphan, deleted by the next writer.
+Move or copy a cache as its file *and* its folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import h5py
+import numpy as np
+
+from sgmft_cache import layout as L
+
+SEGMENTS = "segments"  # attribute of /<split>: JSON {"files": {name: [rows, dtype]}, "runs": [[name, start, rows]]}
+BLOCK_ROWS = 4096  # rows gathered at a time: what bounds a commit's or merge's memory
+MAX_RUNS = 4096  # beyond this many runs a commit copies the split's features into one segment instead
+
+
+def segment_dir(cache: str | Path) -> Path:
+    cache = Path(cache)
+    return cache.with_name(cache.name + ".d")
+
+
+@dataclass
+class Placement:
+    """Where each row of a split has its features: row k lies at row[k] of segment file names[file[k]]."""
+
+    files: dict[str, tuple[int, str]]  # segment file name -> (its rows, its feature dtype)
+    file: np.ndarray  # [N] index into list(files)
+    row: np.ndarray  # [N]
+
+    @classmethod
+    def empty(cls) -> "Placement":
+        return cls({}, np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+    @classmethod
+    def whole(cls, name: str, rows: int, dtype) -> "Placement":
+        return cls({name: (rows, np.dtype(dtype).name)}, np.zeros(rows, np.int64), np.arange(rows, dtype=np.int64))
+
+    @classmethod
+    def of(cls, group: h5py.Group) -> "Placement | None":
+        """The split's placement, or None for a split stored in the file itself (older caches)."""
+        if SEGMENTS not in group.attrs:
+            return None
+        record = json.loads(L._as_str(group.attrs[SEGMENTS]))
+        files = {name: (int(rows), str(dtype)) for name, (rows, dtype) in record["files"].items()}
+        index = {name: k for k, name in enumerate(files)}
+        runs = record["runs"]
+        file = np.concatenate([np.full(n, index[name], np.int64) for name, _, n in runs] or [np.zeros(0, np.int64)])
+        row = np.concatenate([np.arange(a, a + n, dtype=np.int64) for _, a, n in runs] or [np.zeros(0, np.int64)])
+        return cls(files, file, row)
+
+    def __len__(self) -> int:
+        return len(self.file)
+
+    def then(self, other: "Placement") -> "Placement":
+        files = {**self.files, **other.files}
+        index = {name: k for k, name in enumerate(files)}
+        remap = np.array([index[name] for name in other.files], dtype=np.int64)
+        return Placement(files, np.concatenate([self.file, remap[other.file] if len(other) else other.file]),
+                         np.concatenate([self.row, other.row]))
+
+    def take(self, index: np.ndarray) -> "Placement":
+        return Placement(self.files, self.file[index], self.row[index])
+
+    def runs(self) -> list[tuple[str, int, int]]:
+        """(file, first row, rows) of each maximal stretch of rows lying one after another in one file."""
+        if not len(self):
+            return []
+        names = list(self.files)
+        breaks = np.flatnonzero((np.diff(self.file) != 0) | (np.diff(self.row) != 1)) + 1
+        starts = np.concatenate([[0], breaks])
+        ends = np.concatenate([breaks, [len(self)]])
+        return [(names[self.file[a]], int(self.row[a]), int(b - a)) for a, b in zip(starts, ends)]
+
+    def record(self) -> str:
+        used = {name for name, _, _ in self.runs()}
+        return json.dumps({"files": {k: list(v) for k, v in self.files.items() if k in used},
+                           "runs": [list(r) for r in self.runs()]})
+
+    def dtype(self) -> np.dtype:
+        dtypes = {dtype for name, (rows, dtype) in self.files.items() if rows}
+        return np.dtype(dtypes.pop() if len(dtypes) == 1 else np.float32)
+
+
+def referenced(cache: str | Path) -> set[str]:
+    """Segment file names the cache file refers to (empty when it has none or does not exist)."""
+    if not Path(cache).is_file():
+        return set()
+    with h5py.File(cache, "r") as f:
+        return {name for g in f.values() if isinstance(g, h5py.Group) and SEGMENTS in g.attrs
+                for name in json.loads(L._as_str(g.attrs[SEGMENTS]))["files"]}
+
+
+def remove_orphans(cache: str | Path) -> None:
+    """Delete segment files no cache file refers to: those of a commit or merge killed before its swap."""
+    folder, keep = segment_dir(cache), referenced(cache)
+    if folder.is_dir():
+        for file in folder.iterdir():
+            if file.name not in keep:
+                file.unlink(missing_ok=True)
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def write_segment(cache: Path, split: str, sources: Sequence[Path], src: np.ndarray, row: np.ndarray,
+                  dim: int, dtype: np.dtype) -> Placement:
+    """The features of rows (source file src[k], row row[k]) of /<split>, in that order, as a new segment file."""
+    folder = segment_dir(cache)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{split}-{uuid.uuid4().hex[:12]}.h5"
+    tmp = folder / f"{name}.tmp"
+    with h5py.File(tmp, "w") as out, ExitStack() as stack:
+        files = open_all(stack, sources)
+        group = out.create_group(split)
+        for feature in L.FEATURES:
+            ds = group.create_dataset(feature, shape=(len(src), dim), dtype=dtype)
+            gather([f[split][feature] if f is not None and split in f else None for f in files], src, row, ds, 0)
+    fsync(tmp)
+    os.replace(tmp, folder / name)
+    return Placement.whole(name, len(src), dtype)
+
+
+def open_all(stack: ExitStack, paths: Sequence[Path]) -> list[h5py.File | None]:
+    """Each file open for reading until `stack` closes (None for one that does not exist)."""
+    return [stack.enter_context(h5py.File(p, "r")) if Path(p).is_file() else None for p in paths]
+
+
+def gather(datasets: Sequence[h5py.Dataset], src: np.ndarray, row: np.ndarray, out: h5py.Dataset, offset: int,
+           block: int = BLOCK_ROWS) -> None:
+    """out[offset + k] = datasets[src[k]][row[k]], `block` rows at a time (each source read in increasing row order)."""
+    for start in range(0, len(src), block):
+        s, r = src[start:start + block], row[start:start + block]
+        values = None
+        for k in np.unique(s):
+            at = np.flatnonzero(s == k)
+            rows = r[at]
+            by_row = np.argsort(rows, kind="stable")
+            got = read_rows(datasets[k], rows[by_row])
+            if values is None:
+                values = np.empty((len(s),) + got.shape[1:], dtype=out.dtype if got.dtype != object else object)
+            values[at[by_row]] = got
+        if values is not None:
+            out[offset + start:offset + start + len(s)] = values
+
+
+def read_rows(ds: h5py.Dataset | None, rows: np.ndarray) -> np.ndarray:
+    """ds[rows] for increasing rows: one slice when they are contiguous (the usual case), else a point selection.
+
+    An absent dataset (an optional string dataset older files lack) reads as empty strings."""
+    if ds is None:
+        return np.full(len(rows), "", dtype=object)
+    reader = ds.asstr() if h5py.check_string_dtype(ds.dtype) else ds
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        got = reader[int(rows[0]):int(rows[-1]) + 1]
+    else:
+        got = reader[rows]
+    return got.astype(object) if h5py.check_string_dtype(ds.dtype) else got
+
+
+def virtual_feature(group: h5py.Group, name: str, placement: Placement, split: str, dim: int, cache: Path) -> None:
+    """/<split>/<name> of `cache`: each run of the placement a row range of a segment's /<split>/<name>.
+
+    Missing segments read as NaN; the dtype is the segments' (float32 where they differ: HDF5 converts)."""
+    layout = h5py.VirtualLayout(shape=(len(placement), dim), dtype=placement.dtype())
+    at = 0
+    for file, start, rows in placement.runs():
+        total, dtype = placement.files[file]
+        source = h5py.VirtualSource(f"{segment_dir(cache).name}/{file}", f"/{split}/{name}", shape=(total, dim),
+                                    dtype=np.dtype(dtype))
+        layout[at:at + rows] = source[start:start + rows]
+        at += rows
+    group.create_virtual_dataset(name, layout, fillvalue=np.nan)
+
+
+def fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

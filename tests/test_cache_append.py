@@ -1,0 +1,150 @@
+"""The appending cache: a commit writes only its new rows' features (earlier segments untouched), rows follow
+the manifest order, shards merge by a streamed copy, and SIGKILL at any moment loses no finished chunk."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from sgmft_cache import (CacheError, CacheMeta, CacheWriter, load_split, merge_caches, segment_dir, split_ids,
+                         staging_dir, validate)
+
+D = 4
+META = CacheMeta(model="m", embed_dim=D, labels=("a", "b"), fingerprint="f")
+
+
+def rows(ks) -> dict:
+    ks = np.asarray(list(ks))
+    return dict(ids=[f"p{k:04d}" for k in ks], text=np.repeat(ks[:, None], D, 1).astype(np.float32),
+                image=-np.repeat(ks[:, None], D, 1).astype(np.float32), label=ks % 2)
+
+
+def commit(path, ks, order=None, chunk_rows=4, dtype="float32"):
+    w = CacheWriter(path, "train", META, chunk_rows=chunk_rows, dtype=dtype)
+    r = rows(ks)
+    w.add(r["ids"], r["text"], r["image"], r["label"])
+    return w.commit(order=order)
+
+
+def segment_files(path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime_ns for p in segment_dir(path).iterdir()}
+
+
+def test_a_commit_writes_only_its_new_rows_and_keeps_manifest_order(tmp_path):
+    cache, order = tmp_path / "c.h5", [f"p{k:04d}" for k in range(30)]
+    commit(cache, range(10, 20), order)
+    first = segment_files(cache)
+    commit(cache, [*range(0, 10), *range(20, 30), 15], order)  # 15 is already there: kept once
+    after = segment_files(cache)
+    assert all(after[name] == t for name, t in first.items())  # the first commit's segment was not rewritten
+    (new,) = set(after) - set(first)
+    with h5py.File(segment_dir(cache) / new, "r") as f:
+        assert f["train/text"].shape == (20, D)  # the new rows' features only
+    data = load_split(cache, "train")
+    assert data.ids == order
+    np.testing.assert_array_equal(data.text[:, 0].numpy(), np.arange(30))
+    np.testing.assert_array_equal(data.image[:, 1].numpy(), -np.arange(30))
+    assert data.label.tolist() == [k % 2 for k in range(30)]
+    with h5py.File(cache, "r") as f:
+        assert f["train/text"].is_virtual and f.attrs["format"] == "sgmft-cache"
+
+
+def test_fp16_cache_stays_fp16_and_a_float32_commit_widens_the_split(tmp_path):
+    cache = tmp_path / "c.h5"
+    commit(cache, range(4), dtype="float16")
+    with h5py.File(cache, "r") as f:
+        assert f["train/text"].dtype == np.float16
+    commit(cache, range(4, 8), dtype="float32")
+    data = load_split(cache, "train")
+    np.testing.assert_array_equal(data.text[:, 0].float().numpy(), np.arange(8))
+
+
+def test_ids_in_another_split_are_refused_before_anything_is_written(tmp_path):
+    cache = tmp_path / "c.h5"
+    commit(cache, range(4))
+    w = CacheWriter(cache, "test", META)
+    r = rows([3, 9])
+    w.add(r["ids"], r["text"], r["image"], r["label"])
+    before = segment_files(cache)
+    with pytest.raises(CacheError, match="p0003"):
+        w.commit()
+    assert segment_files(cache) == before and split_ids(cache, "test") == set()
+
+
+def test_shards_merge_by_a_streamed_copy_in_manifest_order(tmp_path, monkeypatch):
+    from sgmft_cache import segments
+
+    monkeypatch.setattr(segments, "BLOCK_ROWS", 3)  # many blocks, each drawing from both shards
+    a, b, order = tmp_path / "a.h5", tmp_path / "b.h5", [f"p{k:04d}" for k in range(20)]
+    commit(a, range(0, 20, 2))
+    commit(b, range(1, 20, 2))
+    merge_caches([a, b], tmp_path / "m.h5", order={"train": order})
+    a.unlink()
+    (segment_dir(a) / next(segment_dir(a).iterdir()).name).unlink()  # the merge does not depend on the shards
+    data = load_split(tmp_path / "m.h5", "train")
+    assert data.ids == order
+    np.testing.assert_array_equal(data.text[:, 0].numpy(), np.arange(20))
+
+
+def test_a_cache_without_its_folder_is_refused_with_what_to_do(tmp_path):
+    cache = tmp_path / "c.h5"
+    commit(cache, range(4))
+    (tmp_path / "moved").mkdir()
+    os.replace(cache, tmp_path / "moved" / "c.h5")
+    with pytest.raises(CacheError, match="copy or move both"):
+        validate(tmp_path / "moved" / "c.h5")
+
+
+CHILD = textwrap.dedent("""
+    import sys, numpy as np
+    from sgmft_cache import CacheMeta, CacheWriter
+    meta = CacheMeta(model="m", embed_dim=4, labels=("a", "b"), fingerprint="f")
+    start = int(sys.argv[2])
+    w = CacheWriter(sys.argv[1], "train", meta, chunk_rows=8)
+    for k in range(start, start + 100000, 8):
+        ks = np.arange(k, k + 8)
+        w.add([f"p{j:06d}" for j in ks], np.repeat(ks[:, None], 4, 1), -np.repeat(ks[:, None], 4, 1), ks % 2)
+        print(k + 8, flush=True)  # every row below this is in a finished chunk
+        if (k // 8) % 3 == 2:
+            w.commit()
+""")
+
+
+def test_sigkill_at_any_moment_loses_no_finished_chunk_and_leaves_a_readable_cache(tmp_path):
+    cache, script = tmp_path / "k.h5", tmp_path / "child.py"
+    script.write_text(CHILD)
+    rng, flushed = random.Random(0), 0
+    for attempt in range(6):
+        proc = subprocess.Popen([sys.executable, str(script), str(cache), str(flushed)], stdout=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + rng.uniform(0.3, 2.5)
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line:
+                flushed = int(line)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        flushed = max([flushed] + [int(x) for x in proc.stdout.read().split()])
+        if cache.exists():
+            validate(cache)
+            data = load_split(cache, "train")
+            assert torch.isfinite(data.text).all()
+        w = CacheWriter(cache, "train", META)
+        done = w.done_ids()
+        assert {f"p{k:06d}" for k in range(flushed)} <= done, attempt
+    w.commit()
+    data = load_split(cache, "train")
+    assert len(data) == len(set(data.ids)) >= flushed > 0
+    values = data.text[:, 0].numpy()
+    np.testing.assert_array_equal(np.array([int(i[1:]) for i in data.ids]), values)
+    assert not staging_dir(cache).exists()
