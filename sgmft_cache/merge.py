@@ -1,28 +1,24 @@
 """Merging rows into a cache, keyed by post id: a commit's staged chunks, or whole caches (torchrun shards).
 
 Both plan from ids alone which (file, row) goes where, then copy features block by block into one new
-segment per split (sgmft_cache/segments.py) and write the cache file aside and swap it in: memory
-O(block) for features, O(N) only for ids. A commit keeps the rows already committed where they are
-(their segments are not rewritten) and appends the new ones after them in manifest order.
+segment per split (sgmft_cache/segments.py) and write the cache file aside and swap it in
+(sgmft_cache/store.py): memory O(block) for features, O(N) only for ids. A commit does not copy the
+rows already committed: their segments stay, and the split's rows are re-mapped into manifest order.
 """
 from __future__ import annotations
 
-import json
 import os
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L
+from sgmft_cache import layout as L, postshape as P, ragged as R
 from sgmft_cache import segments as S
 from sgmft_cache.errors import CacheError
+from sgmft_cache.store import SplitOut, incoming, sorted_skips, write_cache
 from sgmft_cache.validation import check_disjoint
-
-SMALL = (L.ID, L.LABEL, L.TEXT_CLEAN)  # per-row datasets kept in the cache file itself
 
 
 def merge_rows(blocks: Sequence[L.Rows], order: Sequence[str] | None = None) -> L.Rows:
@@ -33,7 +29,7 @@ def merge_rows(blocks: Sequence[L.Rows], order: Sequence[str] | None = None) -> 
     """
     blocks = [b for b in blocks if b is not None]
     embed_dim = blocks[0].text.shape[1]
-    dtypes = {b.text.dtype for b in blocks if len(b)} | {b.image.dtype for b in blocks if len(b)}
+    dtypes = {a.dtype for b in blocks if len(b) for a in (b.text, b.image, b.images)}
     dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float32)
     rows = _concat([b for b in blocks if len(b)], embed_dim, dtype)
     _, first = np.unique(rows.ids.astype(str), return_index=True)
@@ -48,30 +44,23 @@ def merge_rows(blocks: Sequence[L.Rows], order: Sequence[str] | None = None) -> 
         end = len(rank)
         keep = keep[np.argsort([rank.get(i, end) for i in rows.ids[keep]], kind="stable")]
         skipped.sort(key=lambda item: rank.get(item[0], end))
-    return L.Rows(
-        ids=rows.ids[keep],
-        text=rows.text[keep],
-        image=rows.image[keep],
-        label=rows.label[keep],
-        text_clean=rows.text_clean[keep],
-        skipped_id=np.array([i for i, _ in skipped], dtype=object),
-        skipped_reason=np.array([r for _, r in skipped], dtype=object),
-    )
+    merged = rows.take(keep)
+    merged.skipped_id = np.array([i for i, _ in skipped], dtype=object)
+    merged.skipped_reason = np.array([r for _, r in skipped], dtype=object)
+    return merged
 
 
 def _concat(blocks: Sequence[L.Rows], embed_dim: int, dtype) -> L.Rows:
     if not blocks:
         return L.Rows.empty(embed_dim, dtype)
     cat = lambda name: np.concatenate([getattr(b, name) for b in blocks])  # noqa: E731
-    return L.Rows(
-        ids=cat("ids"),
-        text=np.concatenate([b.text.astype(dtype, copy=False) for b in blocks]),
-        image=np.concatenate([b.image.astype(dtype, copy=False) for b in blocks]),
-        label=cat("label"),
-        text_clean=cat("text_clean"),
-        skipped_id=np.empty(0, dtype=object),
-        skipped_reason=np.empty(0, dtype=object),
-    )
+    feats = lambda name: np.concatenate([getattr(b, name).astype(dtype, copy=False) for b in blocks])  # noqa: E731
+    images, offsets = P.concat([(b.images, b.image_offsets) for b in blocks], embed_dim, dtype)
+    no_str = np.empty(0, dtype=object)
+    return L.Rows(ids=cat("ids"), text=feats("text"), image=feats("image"), label=cat("label"),
+                  text_clean=cat("text_clean"), skipped_id=no_str, skipped_reason=no_str,
+                  has_text=cat("has_text"), has_image=cat("has_image"), images=images, image_offsets=offsets,
+                  dropped_images=cat("dropped_images"))
 
 
 def _temporary(dest: Path, pid: int) -> Path:
@@ -100,118 +89,6 @@ def _alive(pid: int) -> bool:
 
 
 
-@dataclass
-class Incoming:
-    """Rows of /<split> of `sources` that go into a cache, in output order: row[k] of sources[src[k]]."""
-
-    sources: list[Path]
-    src: np.ndarray  # [n] int
-    row: np.ndarray  # [n] int
-    ids: list[str]
-    skips: dict[str, str]  # id -> reason, as the sources list them (a later source overrides)
-    dtype: np.dtype  # of their features (float32 where they differ)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def incoming(sources: Sequence[Path], split: str, have: set[str], order: Sequence[str] | None) -> Incoming:
-    """The first row of each id that is not in `have`, from ids alone, sorted by `order` (stable; others last)."""
-    src, row, ids, skips, dtypes, seen = [], [], [], {}, set(), set(have)
-    for k, path in enumerate(sources):
-        with h5py.File(path, "r") as f:
-            if split not in f:
-                continue
-            group = f[split]
-            got = L.read_strings(group, L.ID).tolist()
-            dtypes |= {group[name].dtype for name in L.FEATURES} if got else set()
-            skips.update(zip(L.read_strings(group, L.SKIPPED_ID).tolist(), L.read_strings(group, L.SKIPPED_REASON).tolist()))
-        for r, id_ in enumerate(got):
-            if id_ not in seen:
-                seen.add(id_)
-                src.append(k), row.append(r), ids.append(id_)
-    src, row = np.array(src, dtype=np.int64), np.array(row, dtype=np.int64)
-    if order is not None:
-        rank = {id_: k for k, id_ in enumerate(order)}
-        by = np.argsort([rank.get(i, len(rank)) for i in ids], kind="stable")
-        src, row, ids = src[by], row[by], [ids[k] for k in by]
-    dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float32)
-    return Incoming(list(sources), src, row, ids, skips, dtype)
-
-
-@dataclass
-class SplitOut:
-    """One split of a cache file about to be written: row k's small datasets are row[k] of sources[src[k]],
-    its features lie where `placement` says."""
-
-    sources: list[Path]
-    src: np.ndarray
-    row: np.ndarray
-    placement: S.Placement
-    skips: dict[str, str] = field(default_factory=dict)  # id -> reason, ids without features only
-
-    @classmethod
-    def kept(cls, path: Path, n: int, placement: S.Placement, skips: dict[str, str]) -> "SplitOut":
-        return cls([path], np.zeros(n, np.int64), np.arange(n, dtype=np.int64), placement, skips)
-
-
-def write_cache(dest: Path, meta: L.CacheMeta, outs: dict[str, SplitOut]) -> None:
-    """Write the cache file (small datasets copied block by block, features as virtual datasets) and swap it in."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(dest, os.getpid())
-    try:
-        with h5py.File(tmp, "w") as out:
-            L.write_meta(out, meta)
-            for split, o in outs.items():
-                _write_split(out.create_group(split), split, o, meta.embed_dim, dest)
-        S.fsync(tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_split(group: h5py.Group, split: str, o: SplitOut, dim: int, dest: Path) -> None:
-    with ExitStack() as stack:
-        files = S.open_all(stack, o.sources)
-        for name in SMALL:
-            ds = group.create_dataset(name, shape=(len(o.src),), dtype=np.int64 if name == L.LABEL else L.STR_DTYPE)
-            S.gather([f[split].get(name) if f is not None and split in f else None for f in files], o.src, o.row, ds, 0)
-    skipped = list(o.skips.items())
-    group.create_dataset(L.SKIPPED_ID, data=np.array([i for i, _ in skipped], dtype=object), dtype=L.STR_DTYPE)
-    group.create_dataset(L.SKIPPED_REASON, data=np.array([r for _, r in skipped], dtype=object), dtype=L.STR_DTYPE)
-    for name in L.FEATURES:
-        S.virtual_feature(group, name, o.placement, split, dim, dest)
-    group.attrs[S.SEGMENTS] = o.placement.record()
-
-
-def placement_of(dest: Path, f: h5py.File, split: str, link: list) -> S.Placement:
-    """Where the old file's /<split> has its features; a split stored in the file itself (an older cache) is
-    placed in a hard link to the old file (made once per write, in `link`), so nothing is copied."""
-    found = S.Placement.of(f[split])
-    if found is not None:
-        return found
-    if not link:
-        name = f"linked-{os.urandom(6).hex()}.h5"
-        S.segment_dir(dest).mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(dest, S.segment_dir(dest) / name)
-        except OSError:  # a filesystem without hard links
-            import shutil
-
-            shutil.copyfile(dest, S.segment_dir(dest) / name)
-        link.append(name)
-    return S.Placement.whole(link[0], int(f[split][L.ID].shape[0]), f[split][L.TEXT].dtype)
-
-
-def sorted_skips(skips: dict[str, str], have: set[str], order: Sequence[str] | None) -> dict[str, str]:
-    """Skip reasons of ids that have no features, in `order` when given."""
-    kept = [(i, r) for i, r in skips.items() if i not in have]
-    if order is not None:
-        rank = {id_: k for k, id_ in enumerate(order)}
-        kept.sort(key=lambda item: rank.get(item[0], len(rank)))
-    return dict(kept)
-
-
 def _read_old(dest: Path, outs: dict[str, SplitOut], ids: dict[str, list[str]]) -> None:
     """Every split of the cache file as it stands, kept as it is (ids read, features not)."""
     link: list = []
@@ -219,7 +96,7 @@ def _read_old(dest: Path, outs: dict[str, SplitOut], ids: dict[str, list[str]]) 
         for name, group in f.items():
             ids[name] = L.read_strings(group, L.ID).tolist()
             skips = dict(zip(L.read_strings(group, L.SKIPPED_ID).tolist(), L.read_strings(group, L.SKIPPED_REASON).tolist()))
-            outs[name] = SplitOut.kept(dest, len(ids[name]), placement_of(dest, f, name, link), skips)
+            outs[name] = SplitOut.kept(dest, f, name, skips, link)
 
 
 def commit_split(dest: Path, meta: L.CacheMeta, split: str, chunks: Sequence[Path],
@@ -230,26 +107,35 @@ def commit_split(dest: Path, meta: L.CacheMeta, split: str, chunks: Sequence[Pat
     ids: dict[str, list[str]] = {}
     if dest.exists():
         _read_old(dest, outs, ids)
-    old = outs.get(split) or SplitOut([dest], np.zeros(0, np.int64), np.zeros(0, np.int64), S.Placement.empty())
+    none = np.zeros(0, np.int64)
+    old = outs.get(split) or SplitOut([dest], none, none, S.Placement.empty())
     have = ids.get(split, [])
     new = incoming(chunks, split, set(have), order)
     try:
         check_disjoint(split, set(new.ids), {k: set(v) for k, v in ids.items() if k != split})
     except CacheError as e:
         raise CacheError(f"{dest}: {e}") from None
-    placement = old.placement
+    v2 = new.v2 or old.images is not None
+    placement, images, counts = old.placement, None, None
+    if v2:
+        old = old.as_v2()
+        images, counts = old.images, np.concatenate([old.counts, new.counts])
     if len(new):
-        placement = placement.then(S.write_segment(dest, split, chunks, new.src, new.row, meta.embed_dim, new.dtype))
+        rows, new_images = S.write_segment(dest, split, chunks, new.src, new.row, meta.embed_dim, new.dtype, v2)
+        placement = placement.then(rows)
+        images = images.then(new_images) if v2 else None
     every = have + new.ids
     src, row = np.concatenate([old.src, new.src + 1]), np.concatenate([old.row, new.row])
     if order is not None:
         rank = {id_: k for k, id_ in enumerate(order)}
         by = np.argsort([rank.get(i, len(rank)) for i in every], kind="stable")
         src, row, placement = src[by], row[by], placement.take(by)
-    if len(placement.runs()) > S.MAX_RUNS:  # rows interleaved too finely to map: copy them into one segment
-        placement = S.write_segment(dest, split, [dest, *chunks], src, row, meta.embed_dim, placement.dtype())
+        if v2:
+            images, counts = images.take(R.reordered(counts, by)), counts[by]
+    if len(placement.runs()) + (len(images.runs()) if v2 else 0) > S.MAX_RUNS:  # too finely interleaved to map
+        placement, images = S.write_segment(dest, split, [dest, *chunks], src, row, meta.embed_dim, placement.dtype(), v2)
     skips = sorted_skips({**old.skips, **new.skips}, set(every), order)
-    outs[split] = SplitOut([dest, *chunks], src, row, placement, skips)
+    outs[split] = SplitOut([dest, *chunks], src, row, placement, skips, images, counts)
     write_cache(dest, meta, outs)
     S.remove_orphans(dest)
     return outs[split]
@@ -282,8 +168,9 @@ def merge_caches(
     outs = {}
     for split in splits:
         new = incoming(sources, split, set(), order.get(split))
-        placement = S.write_segment(dest, split, sources, new.src, new.row, meta.embed_dim, new.dtype)
-        outs[split] = SplitOut(sources, new.src, new.row, placement, sorted_skips(new.skips, set(new.ids), order.get(split)))
+        rows, images = S.write_segment(dest, split, sources, new.src, new.row, meta.embed_dim, new.dtype, new.v2)
+        outs[split] = SplitOut(sources, new.src, new.row, rows, sorted_skips(new.skips, set(new.ids), order.get(split)),
+                               images, new.counts if new.v2 else None)
     write_cache(dest, meta, outs)
     S.remove_orphans(dest)
     return meta

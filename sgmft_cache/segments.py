@@ -27,9 +27,10 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L
+from sgmft_cache import layout as L, ragged as R
 
 SEGMENTS = "segments"  # attribute of /<split>: JSON {"files": {name: [rows, dtype]}, "runs": [[name, start, rows]]}
+IMAGE_SEGMENTS = "image_segments"  # the same for /<split>/images (version 2)
 BLOCK_ROWS = 4096  # rows gathered at a time: what bounds a commit's or merge's memory
 MAX_RUNS = 4096  # beyond this many runs a commit copies the split's features into one segment instead
 
@@ -43,7 +44,7 @@ def segment_dir(cache: str | Path) -> Path:
 class Placement:
     """Where each row of a split has its features: row k lies at row[k] of segment file names[file[k]]."""
 
-    files: dict[str, tuple[int, str]]  # segment file name -> (its rows, its feature dtype)
+    files: dict[str, tuple[int, str]]  # segment file name ("name#dataset": another dataset) -> (rows, dtype)
     file: np.ndarray  # [N] index into list(files)
     row: np.ndarray  # [N]
 
@@ -56,11 +57,11 @@ class Placement:
         return cls({name: (rows, np.dtype(dtype).name)}, np.zeros(rows, np.int64), np.arange(rows, dtype=np.int64))
 
     @classmethod
-    def of(cls, group: h5py.Group) -> "Placement | None":
+    def of(cls, group: h5py.Group, attr: str = SEGMENTS) -> "Placement | None":
         """The split's placement, or None for a split stored in the file itself (older caches)."""
-        if SEGMENTS not in group.attrs:
+        if attr not in group.attrs:
             return None
-        record = json.loads(L._as_str(group.attrs[SEGMENTS]))
+        record = json.loads(L._as_str(group.attrs[attr]))
         files = {name: (int(rows), str(dtype)) for name, (rows, dtype) in record["files"].items()}
         index = {name: k for k, name in enumerate(files)}
         runs = record["runs"]
@@ -80,6 +81,10 @@ class Placement:
 
     def take(self, index: np.ndarray) -> "Placement":
         return Placement(self.files, self.file[index], self.row[index])
+
+    def reading(self, dataset: str) -> "Placement":
+        """The same rows of another dataset of the same files (a version-1 split's `image` as its `images`)."""
+        return Placement({k if "#" in k else f"{k}#{dataset}": v for k, v in self.files.items()}, self.file, self.row)
 
     def runs(self) -> list[tuple[str, int, int]]:
         """(file, first row, rows) of each maximal stretch of rows lying one after another in one file."""
@@ -106,8 +111,9 @@ def referenced(cache: str | Path) -> set[str]:
     if not Path(cache).is_file():
         return set()
     with h5py.File(cache, "r") as f:
-        return {name for g in f.values() if isinstance(g, h5py.Group) and SEGMENTS in g.attrs
-                for name in json.loads(L._as_str(g.attrs[SEGMENTS]))["files"]}
+        return {name.partition("#")[0] for g in f.values() if isinstance(g, h5py.Group)
+                for attr in (SEGMENTS, IMAGE_SEGMENTS) if attr in g.attrs
+                for name in json.loads(L._as_str(g.attrs[attr]))["files"]}
 
 
 def remove_orphans(cache: str | Path) -> None:
@@ -122,21 +128,29 @@ def remove_orphans(cache: str | Path) -> None:
 
 
 def write_segment(cache: Path, split: str, sources: Sequence[Path], src: np.ndarray, row: np.ndarray,
-                  dim: int, dtype: np.dtype) -> Placement:
-    """The features of rows (source file src[k], row row[k]) of /<split>, in that order, as a new segment file."""
+                  dim: int, dtype: np.dtype, v2: bool = False) -> tuple[Placement, Placement | None]:
+    """The features of rows (source file src[k], row row[k]) of /<split>, in that order, as a new segment file;
+    with `v2` also every image of those posts. Returns where the rows and (v2) the image rows now lie."""
     folder = segment_dir(cache)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{split}-{uuid.uuid4().hex[:12]}.h5"
     tmp = folder / f"{name}.tmp"
     with h5py.File(tmp, "w") as out, ExitStack() as stack:
         files = open_all(stack, sources)
+        groups = [f[split] if f is not None and split in f else None for f in files]
         group = out.create_group(split)
         for feature in L.FEATURES:
             ds = group.create_dataset(feature, shape=(len(src), dim), dtype=dtype)
-            gather([f[split][feature] if f is not None and split in f else None for f in files], src, row, ds, 0)
+            gather([g[feature] if g is not None else None for g in groups], src, row, ds, 0)
+        images = None
+        if v2:
+            isrc, irow = R.image_rows([R.counts_of(g) for g in groups], src, row)
+            ds = group.create_dataset(L.IMAGES, shape=(len(isrc), dim), dtype=dtype)
+            gather([g[R.image_source(g)] if g is not None else None for g in groups], isrc, irow, ds, 0)
+            images = Placement.whole(f"{name}#{L.IMAGES}", len(isrc), dtype)
     fsync(tmp)
     os.replace(tmp, folder / name)
-    return Placement.whole(name, len(src), dtype)
+    return Placement.whole(name, len(src), dtype), images
 
 
 def open_all(stack: ExitStack, paths: Sequence[Path]) -> list[h5py.File | None]:
@@ -144,9 +158,10 @@ def open_all(stack: ExitStack, paths: Sequence[Path]) -> list[h5py.File | None]:
     return [stack.enter_context(h5py.File(p, "r")) if Path(p).is_file() else None for p in paths]
 
 
-def gather(datasets: Sequence[h5py.Dataset], src: np.ndarray, row: np.ndarray, out: h5py.Dataset, offset: int,
-           block: int = BLOCK_ROWS) -> None:
+def gather(datasets: Sequence[h5py.Dataset | None], src: np.ndarray, row: np.ndarray, out: h5py.Dataset, offset: int,
+           block: int | None = None, default=None) -> None:
     """out[offset + k] = datasets[src[k]][row[k]], `block` rows at a time (each source read in increasing row order)."""
+    block = block or BLOCK_ROWS
     for start in range(0, len(src), block):
         s, r = src[start:start + block], row[start:start + block]
         values = None
@@ -154,7 +169,7 @@ def gather(datasets: Sequence[h5py.Dataset], src: np.ndarray, row: np.ndarray, o
             at = np.flatnonzero(s == k)
             rows = r[at]
             by_row = np.argsort(rows, kind="stable")
-            got = read_rows(datasets[k], rows[by_row])
+            got = read_rows(datasets[k], rows[by_row], default)
             if values is None:
                 values = np.empty((len(s),) + got.shape[1:], dtype=out.dtype if got.dtype != object else object)
             values[at[by_row]] = got
@@ -162,12 +177,12 @@ def gather(datasets: Sequence[h5py.Dataset], src: np.ndarray, row: np.ndarray, o
             out[offset + start:offset + start + len(s)] = values
 
 
-def read_rows(ds: h5py.Dataset | None, rows: np.ndarray) -> np.ndarray:
+def read_rows(ds: h5py.Dataset | None, rows: np.ndarray, default=None) -> np.ndarray:
     """ds[rows] for increasing rows: one slice when they are contiguous (the usual case), else a point selection.
 
-    An absent dataset (an optional string dataset older files lack) reads as empty strings."""
+    An absent dataset (an optional one older files lack) reads as `default` (empty strings when None)."""
     if ds is None:
-        return np.full(len(rows), "", dtype=object)
+        return np.full(len(rows), "" if default is None else default, dtype=object if default is None else None)
     reader = ds.asstr() if h5py.check_string_dtype(ds.dtype) else ds
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
         got = reader[int(rows[0]):int(rows[-1]) + 1]
@@ -182,10 +197,11 @@ def virtual_feature(group: h5py.Group, name: str, placement: Placement, split: s
     Missing segments read as NaN; the dtype is the segments' (float32 where they differ: HDF5 converts)."""
     layout = h5py.VirtualLayout(shape=(len(placement), dim), dtype=placement.dtype())
     at = 0
-    for file, start, rows in placement.runs():
-        total, dtype = placement.files[file]
-        source = h5py.VirtualSource(f"{segment_dir(cache).name}/{file}", f"/{split}/{name}", shape=(total, dim),
-                                    dtype=np.dtype(dtype))
+    for key, start, rows in placement.runs():
+        total, dtype = placement.files[key]
+        file, _, dataset = key.partition("#")
+        source = h5py.VirtualSource(f"{segment_dir(cache).name}/{file}", f"/{split}/{dataset or name}",
+                                    shape=(total, dim), dtype=np.dtype(dtype))
         layout[at:at + rows] = source[start:start + rows]
         at += rows
     group.create_virtual_dataset(name, layout, fillvalue=np.nan)

@@ -148,3 +148,41 @@ def test_sigkill_at_any_moment_loses_no_finished_chunk_and_leaves_a_readable_cac
     values = data.text[:, 0].numpy()
     np.testing.assert_array_equal(np.array([int(i[1:]) for i in data.ids]), values)
     assert not staging_dir(cache).exists()
+
+
+def add_v2(path, ks, order=None):
+    """Post k has k % 3 images (none: no image), image j of post k holding 100 k + j; every third post no text."""
+    ks = np.asarray(list(ks))
+    counts = ks % 3
+    images = np.concatenate([np.full((1, D), 100 * k + j, np.float32) for k, c in zip(ks, counts) for j in range(c)]
+                            or [np.zeros((0, D), np.float32)])
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    has_text = ks % 4 != 0
+    has_text[counts == 0] = True
+    r = rows(ks)
+    w = CacheWriter(path, "train", META, chunk_rows=3)
+    w.add(r["ids"], np.where(has_text[:, None], r["text"], 0), None, r["label"], has_text=has_text,
+          has_image=counts > 0, images=images, image_offsets=offsets)
+    return w.commit(order=order)
+
+
+def test_post_image_sets_survive_reordering_commits_and_merges(tmp_path):
+    cache, order = tmp_path / "v2.h5", [f"p{k:04d}" for k in range(24)]
+    commit(cache, range(8, 16), order)  # a version-1 commit first: one image per post
+    add_v2(cache, [*range(0, 8), *range(16, 24)], order)
+    data = load_split(cache, "train")
+    assert data.ids == order
+    for k in range(24):
+        got = data.images[data.image_offsets[k]:data.image_offsets[k + 1], 0].tolist()
+        want = [-float(k)] if 8 <= k < 16 else [100.0 * k + j for j in range(k % 3)]
+        assert got == want, k
+        assert bool(data.has_image[k]) == (len(want) > 0)
+    other = tmp_path / "other.h5"
+    add_v2(other, range(24, 30))
+    merge_caches([other, cache], tmp_path / "m.h5", order={"train": order + [f"p{k:04d}" for k in range(24, 30)]})
+    merged = load_split(tmp_path / "m.h5", "train")
+    assert merged.ids[:24] == order and torch.equal(merged.images[:len(data.images)], data.images)
+    k = 29
+    assert merged.images[merged.image_offsets[k]:merged.image_offsets[k + 1], 0].tolist() == [2900.0, 2901.0]
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert int(f.attrs["version"]) == 2 and f["train/images"].is_virtual
