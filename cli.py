@@ -125,6 +125,7 @@ def fit(
     input_norm: Annotated[str, opt(F, "input_norm")] = F.input_norm,
     val_fraction: Annotated[float, opt(F, "val_fraction")] = F.val_fraction,
     device: Annotated[str, opt(F, "device")] = F.device,
+    max_memory: Annotated[str, opt(F, "max_memory")] = F.max_memory,
     out: Annotated[Optional[str], opt(F, "out")] = F.out,
     quiet: Annotated[bool, opt(F, "quiet", "--quiet", "-q")] = F.quiet,
 ):
@@ -137,7 +138,7 @@ def fit(
 
     cfg = FitConfig(cache=cache, variant=variant or F.variant, epochs=epochs, lr=lr, batch_size=batch_size,
                     seed=seed, heads=heads, ffn_hidden=ffn_hidden, input_norm=input_norm, val_fraction=val_fraction,
-                    device=device, out=out, quiet=quiet)
+                    device=device, max_memory=max_memory, out=out, quiet=quiet)
     if variants is not None or seeds is not None:
         return _sweep(cfg, variant, variants, seeds)
     result = run_fit(cfg)

@@ -36,9 +36,8 @@ def worker(spec: dict) -> dict:
 
 
 def kinds_of(impl: str) -> tuple[str, ...]:
-    """The reference has no streamed reading; ours has it once pipeline/fit/stream.py exists."""
-    streams = impl == "ours" and (ROOT / "pipeline" / "fit" / "stream.py").exists()
-    return tuple(k for k in KINDS if k != "epoch_streamed" or streams)
+    """The reference has no streamed reading."""
+    return KINDS if impl == "ours" else tuple(k for k in KINDS if k != "epoch_streamed")
 
 
 def run_size(args, n: int, folder: Path) -> list[dict]:

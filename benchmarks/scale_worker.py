@@ -3,7 +3,7 @@
     python -m benchmarks.scale_worker '{"kind": "commit", "impl": "ours", "dir": "...", "n": 1000, ...}'
 
 Kinds: `shards` (two torchrun-style shard caches, not timed), `commit`, `merge`, `load`, `gather`,
-and `epoch` (one pass in memory); impl `ours` (sgmft_cache and pipeline.fit today) or
+`epoch` (one pass in memory) and `epoch_streamed` (ours: pipeline/fit/stream.py); impl `ours` (sgmft_cache and pipeline.fit today) or
 `reference` (benchmarks/reference_cache.py, the code before issue 13). Peak RSS growth is the
 process's high-water mark (ru_maxrss) minus its resident memory just before the measured step.
 """
@@ -101,7 +101,7 @@ def load(spec: dict, cache: Path):
         return data["ids"], data["text"], data["image"], data["label"]
     from sgmft_cache import load_cache
 
-    data = load_cache(cache, required=[SPLIT])[1][SPLIT]
+    data = load_cache(cache, required=[SPLIT], keep_dtype=True)[1][SPLIT]  # as fit holds them
     return data.ids, data.text, data.image, data.label
 
 
@@ -112,8 +112,8 @@ class LinearHead(torch.nn.Module):
         super().__init__()
         self.fc = torch.nn.Linear(2 * dim, len(CLASSES))
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.cat([text.float(), image.float()], dim=1))
+    def forward(self, t: torch.Tensor, v: torch.Tensor, **masks) -> torch.Tensor:
+        return self.fc(torch.cat([t.float(), v.float()], dim=1))
 
 
 def measure(spec: dict) -> dict:
@@ -157,6 +157,18 @@ def timed_training(spec: dict, cache: Path) -> dict:
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     base = rss_mib()
+    head = LinearHead(spec["dim"])
+    opt = adam(head.parameters(), 1e-3, (0.9, 0.99))
+    if spec["kind"] == "epoch_streamed":
+        from pipeline.fit.stream import StreamedSplit, streamed_epoch
+
+        split = StreamedSplit.open(str(cache), SPLIT, int(spec["max_memory_mib"] * 2**20))
+        run = lambda data: train_epoch(head, opt, Batches(data.text, data.image, data.label), spec["batch"],  # noqa: E731
+                                       generator)
+        start = time.perf_counter()
+        streamed_epoch(split, run, generator)
+        return dict(seconds=time.perf_counter() - start, growth_mib=peak_mib() - base, baseline_mib=base,
+                    group_rows=split.group_rows)
     ids, text, image, label = load(spec, cache)
     if spec["kind"] == "gather":
         batches, start = spec["gather_batches"], time.perf_counter()
@@ -165,8 +177,6 @@ def timed_training(spec: dict, cache: Path) -> dict:
             text[idx].float(), image[idx].float(), label[idx]
         seconds = time.perf_counter() - start
         return dict(seconds=seconds, rows_per_s=batches * spec["batch"] / seconds)
-    head = LinearHead(spec["dim"])
-    opt = adam(head.parameters(), 1e-3, (0.9, 0.99))
     start = time.perf_counter()
     train_epoch(head, opt, Batches(text, image, label), spec["batch"], generator)
     return dict(seconds=time.perf_counter() - start, growth_mib=peak_mib() - base, baseline_mib=base)

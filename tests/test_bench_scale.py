@@ -38,6 +38,7 @@ def test_benchmark_runs_both_implementations_on_the_same_rows(tmp_path, monkeypa
     done = {(r["impl"], r["kind"]) for r in rows if "error" not in r}
     for impl in bench_scale.IMPLS:
         assert {(impl, k) for k in ("commit", "merge", "load", "gather", "epoch")} <= done
+    assert ("ours", "epoch_streamed") in done
     ids = [f"p{k:08d}" for k in range(700)]
     for name in ("ours.h5", "reference.h5", "ours-merged", "reference-merged"):
         got_ids, text, label = kept[name]

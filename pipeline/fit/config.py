@@ -27,6 +27,9 @@ class FitConfig:
     val_fraction: float = setting(0.1, "Share of train held out for checkpoint choice when the cache has no "
                                   "val split.")
     device: str = setting(AUTO, "auto (cuda when present), cpu, cuda, cuda:N.", measured=False)
+    max_memory: str = setting("40%", "Memory budget for the train split's features: a share of RAM (40%) or a size "
+                              "(8GiB, 512MiB); a larger train split is streamed from disk in shuffled chunks.",
+                              measured=False)
     out: str | None = setting(None, "Run directory; for a sweep the folder of <variant>-seed<seed> runs "
                               "(default: <cache folder>/runs/<time>-<variant>-seed<seed>).", measured=False)
     quiet: bool = setting(False, "No progress bar.", measured=False)
@@ -43,6 +46,9 @@ class FitConfig:
             (self.input_norm not in INPUT_NORMS, f"--input-norm {self.input_norm}: choose {' or '.join(INPUT_NORMS)}"),
             (not 0.0 < self.val_fraction < 1.0, f"--val-fraction {self.val_fraction}: must lie between 0 and 1"),
         ]
+        from pipeline.fit.stream import parse_memory
+
+        parse_memory(self.max_memory)  # a clear error now, not after loading
         for bad, message in problems:
             if bad:
                 raise SgmftError(message)

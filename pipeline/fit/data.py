@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sgmft_cache import CacheError, CacheMeta, SplitData, load_cache
+from sgmft_cache import CacheError, CacheMeta, SplitData, load_cache, validate
 from pipeline.splits import stratified_holdout
 
 
@@ -29,10 +29,17 @@ class FitData:
     val_source: str  # where the validation rows came from, for the report
 
 
-def load_cached_splits(path: str) -> CachedSplits:
-    """Read train, test and (when present) val of a cache; the cache is validated once."""
-    meta, loaded = load_cache(path, required=["train", "test"], optional=["val"])
-    return CachedSplits(path, meta, loaded["train"], loaded.get("val"), loaded["test"])
+def load_cached_splits(path: str, max_memory: str | None = None) -> CachedSplits:
+    """Read train, test and (when present) val of a cache; the cache is validated once. A train split whose
+    features exceed `max_memory` stays on disk, to be streamed (pipeline/fit/stream.py)."""
+    from pipeline.fit.stream import StreamedSplit, feature_bytes, parse_memory
+
+    budget = parse_memory(max_memory) if max_memory else None
+    validate(path, require_splits=["train", "test"])
+    streamed = budget is not None and feature_bytes(path, "train") > budget
+    meta, loaded = load_cache(path, required=["test"] if streamed else ["train", "test"], optional=["val"])
+    train = StreamedSplit.open(path, "train", budget, float32=True) if streamed else loaded["train"]
+    return CachedSplits(path, meta, train, loaded.get("val"), loaded["test"])
 
 
 def prepare(splits: CachedSplits, val_fraction: float, seed: int) -> FitData:
@@ -53,7 +60,9 @@ def prepare(splits: CachedSplits, val_fraction: float, seed: int) -> FitData:
     if held.all() or not held.any():
         raise CacheError(f"{splits.path}: /train has too few rows ({len(train)}) to hold out a validation set")
     source = f"{val_fraction:.0%} of train, stratified, seed {seed}"
-    return FitData(splits.meta, train.subset(np.flatnonzero(~held)), train.subset(np.flatnonzero(held)), test, source)
+    val = train.subset(np.flatnonzero(held))
+    val = val.load() if hasattr(val, "groups") else val  # a streamed train's carve-out is read into memory
+    return FitData(splits.meta, train.subset(np.flatnonzero(~held)), val, test, source)
 
 
 def _labelled(split: SplitData) -> SplitData:

@@ -13,6 +13,7 @@ from pipeline.fit.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import FitData
 from pipeline.fit.loop import Batches, adam, evaluate, head_outputs, train_epoch
+from pipeline.fit.stream import streamed_epoch
 from pipeline.fit.trainers import Scorer, Trained
 from pipeline.head import HeadConfig, SGMFTHead, measure_guidance, variant_config
 from pipeline.progress import progress
@@ -57,7 +58,9 @@ class HeadTrainer:
         cfg, head = self.cfg, self.head
         opt = adam(head.parameters(), cfg.lr, tuple(cfg.betas))
         generator = torch.Generator().manual_seed(cfg.seed)
-        train, val = Batches.of(self.data.train, self.torch_device), Batches.of(self.data.val, self.torch_device)
+        streamed = hasattr(self.data.train, "groups")  # larger than --max-memory: read in shuffled chunks
+        train = self.data.train if streamed else Batches.of(self.data.train, self.torch_device)
+        val = Batches.of(self.data.val, self.torch_device)
         log = run.epoch_log()
         steps = -(-len(train) // cfg.batch_size)
         best = {"val_accuracy": -1.0}
@@ -69,7 +72,12 @@ class HeadTrainer:
                 bar.update(n)
                 bar.set_postfix_str(f"epoch {epoch}/{cfg.epochs} loss {loss:.4f} acc {acc:.3f}")
 
-            train_loss, train_acc = train_epoch(head, opt, train, cfg.batch_size, generator, on_step)
+            if streamed:
+                group = lambda d: train_epoch(head, opt, Batches.of(d, self.torch_device), cfg.batch_size,  # noqa: E731
+                                              generator, on_step)
+                train_loss, train_acc = streamed_epoch(train, group, generator)
+            else:
+                train_loss, train_acc = train_epoch(head, opt, train, cfg.batch_size, generator, on_step)
             ev = evaluate(head, val)
             log.append(dict(epoch=epoch, train_loss=train_loss, train_accuracy=train_acc, val_loss=ev.loss,
                             val_accuracy=ev.accuracy, seconds=time.perf_counter() - start))

@@ -40,6 +40,9 @@ class ProbeTrainer:
 
     def __init__(self, cfg: FitConfig, data: FitData):
         self.cfg, self.data = cfg, data
+        if hasattr(data.train, "groups"):
+            raise SgmftError(f"{cfg.cache}: the train split is larger than --max-memory {cfg.max_memory}; the "
+                             "logreg-probe needs it in memory: raise --max-memory or train a head variant")
         self.x = {name: probe_features(getattr(data, name), cfg.input_norm) for name in SPLITS}
         self.y = {name: getattr(data, name).label.numpy() for name in SPLITS}
         self.settings = dict(model="sklearn LogisticRegression (lbfgs, multinomial, L2)", C_grid=list(C_GRID),

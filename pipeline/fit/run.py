@@ -21,7 +21,7 @@ class FitResult:
 
 def fit(cfg: FitConfig, splits: CachedSplits | None = None) -> FitResult:
     """Train one variant with one seed; `splits` lets a sweep load the cache once."""
-    splits = splits or load_cached_splits(cfg.cache)
+    splits = splits or load_cached_splits(cfg.cache, cfg.max_memory)
     data = prepare(splits, cfg.val_fraction, cfg.seed)
     trainer = trainer_class(cfg.variant)(cfg, data)  # every check, before the run directory exists
     run = RunDir.create(cfg.out, cfg.cache, cfg.variant, cfg.seed)

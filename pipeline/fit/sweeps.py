@@ -70,7 +70,7 @@ def sweep(
 
     With `base.out` set, runs go to <out>/<variant>-seed<seed>; otherwise to fit's default folders.
     """
-    splits = load_cached_splits(base.cache)  # once, for every run
+    splits = load_cached_splits(base.cache, base.max_memory)  # once, for every run
     done = []
     for variant in variants:
         for seed in seeds:
