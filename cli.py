@@ -126,6 +126,7 @@ def fit(
     val_fraction: Annotated[float, opt(F, "val_fraction")] = F.val_fraction,
     device: Annotated[str, opt(F, "device")] = F.device,
     out: Annotated[Optional[str], opt(F, "out")] = F.out,
+    overwrite: Annotated[bool, opt(F, "overwrite", "--overwrite")] = F.overwrite,
     quiet: Annotated[bool, opt(F, "quiet", "--quiet", "-q")] = F.quiet,
 ):
     """Train the fusion head on a feature cache; pick the epoch by validation accuracy; evaluate on test.
@@ -137,7 +138,7 @@ def fit(
 
     cfg = FitConfig(cache=cache, variant=variant or F.variant, epochs=epochs, lr=lr, batch_size=batch_size,
                     seed=seed, heads=heads, ffn_hidden=ffn_hidden, input_norm=input_norm, val_fraction=val_fraction,
-                    device=device, out=out, quiet=quiet)
+                    device=device, out=out, overwrite=overwrite, quiet=quiet)
     if variants is not None or seeds is not None:
         return _sweep(cfg, variant, variants, seeds)
     result = run_fit(cfg)

@@ -181,6 +181,9 @@ def test_loud_banner_for_placeholder_encoders_only(summary, runs_root, tmp_path)
     m = json.loads((real / "metrics.json").read_text())
     m.update(encoder="ViT-H-14", encoder_note="", cache_fingerprint="vit-h-14-abc", placeholder_encoder=False)
     (real / "metrics.json").write_text(json.dumps(m))
+    cfg = json.loads((real / "config.json").read_text())
+    cfg["cache_fingerprint"] = "vit-h-14-abc"  # the run's own record agrees (a mismatch is refused)
+    (real / "config.json").write_text(json.dumps(cfg))
     text = report([real], tmp_path / "out", tsne=False).markdown
     assert "PLACEHOLDER" not in text and "encoder `ViT-H-14`" in text
 

@@ -16,7 +16,7 @@ from pipeline.fit.loop import Batches, adam, evaluate, head_outputs, train_epoch
 from pipeline.fit.trainers import Scorer, Trained
 from pipeline.head import HeadConfig, SGMFTHead, measure_guidance, variant_config
 from pipeline.progress import progress
-from pipeline.rundir import RunDir
+from pipeline.rundir import CHECKPOINT, RunDir
 
 
 def head_config(cfg: FitConfig, embed_dim: int, num_classes: int) -> HeadConfig:
@@ -47,7 +47,7 @@ class HeadTrainer:
         meta, cfg = self.data.meta, self.cfg
         info = dict(labels=list(meta.labels), cache_fingerprint=meta.fingerprint, encoder=meta.model,
                     variant=cfg.variant, seed=cfg.seed, epoch=best["epoch"], fit_config=cfg.to_dict(),
-                    extraction=meta.record())
+                    extraction=meta.record(), run_id=run.run_id)
         save_checkpoint(run.checkpoint, self.head, best["state"], info)
         return Trained(best["val_accuracy"], f"epoch {best['epoch']}", dict(best_epoch=best["epoch"], epochs=cfg.epochs),
                        test.logits, test.fusion)
@@ -80,7 +80,9 @@ class HeadTrainer:
 
     @staticmethod
     def scorer(run: RunDir, device: torch.device) -> Scorer:
-        head, _ = load_checkpoint(run.checkpoint, device)
+        head, info = load_checkpoint(run.checkpoint, device)
+        run.check_trained(info.get("labels", ()), str(info.get("cache_fingerprint", "")), str(info.get("run_id", "")),
+                          CHECKPOINT)
 
         def logits(data: SplitData) -> np.ndarray:
             return head_outputs(head, data.text, data.image, device)[0].cpu().numpy()

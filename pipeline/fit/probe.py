@@ -62,7 +62,8 @@ class ProbeTrainer:
         model, row = best
         labels = list(self.data.meta.labels)
         np.savez(run.file(PROBE_WEIGHTS), coef=model.coef_, intercept=model.intercept_, classes=model.classes_,
-                 C=model.C, input_norm=self.cfg.input_norm, labels=np.asarray(labels, dtype=str))
+                 C=model.C, input_norm=self.cfg.input_norm, labels=np.asarray(labels, dtype=str),
+                 cache_fingerprint=self.data.meta.fingerprint, run_id=run.run_id)
         log_proba = full_log_proba(model, x["test"], len(labels))
         selection = dict(best_epoch=None, epochs=0, probe_C=row["C"], seconds=time.perf_counter() - start)
         return Trained(row["val_accuracy"], f"C={row['C']:g}", selection, log_proba, x["test"])
@@ -76,6 +77,9 @@ class ProbeTrainer:
         with np.load(file) as z:
             coef, intercept, classes = z["coef"], z["intercept"], z["classes"]
             input_norm, num_classes = str(z["input_norm"]), len(z["labels"])
+            saved = {k: str(z[k]) for k in ("cache_fingerprint", "run_id") if k in z.files}
+            run.check_trained(z["labels"].tolist(), saved.get("cache_fingerprint", run.read_config().fingerprint),
+                              saved.get("run_id", ""), PROBE_WEIGHTS)
 
         def scores(data: SplitData) -> np.ndarray:
             raw = probe_features(data, input_norm) @ coef.T + intercept  # [N, classes seen in train]

@@ -24,7 +24,7 @@ def fit(cfg: FitConfig, splits: CachedSplits | None = None) -> FitResult:
     splits = splits or load_cached_splits(cfg.cache)
     data = prepare(splits, cfg.val_fraction, cfg.seed)
     trainer = trainer_class(cfg.variant)(cfg, data)  # every check, before the run directory exists
-    run = RunDir.create(cfg.out, cfg.cache, cfg.variant, cfg.seed)
+    run = RunDir.create(cfg.out, cfg.cache, cfg.variant, cfg.seed, cfg.overwrite)
     run.write_config(RunConfig.of(cfg.to_dict(), data.meta, val_source=data.val_source, device=trainer.device,
                                   trainer=trainer.settings, torch=torch.__version__))
     trained = trainer.train(run)

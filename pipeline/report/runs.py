@@ -9,7 +9,7 @@ import numpy as np
 
 from sgmft_cache import SgmftError
 from pipeline.fit import FitConfig
-from pipeline.rundir import METRICS, Guidance, RunDir, RunMetrics
+from pipeline.rundir import CONFIG, METRICS, Guidance, RunDir, RunMetrics
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,13 @@ def _read(run: RunDir) -> tuple[Run | None, str]:
         return None, f"{METRICS} lacks {e.args[0]}, skipped"
     except (OSError, ValueError, TypeError) as e:
         return None, f"{METRICS} unreadable ({type(e).__name__}), skipped"
+    if run.file(CONFIG).exists():
+        try:
+            run.check_finished()
+        except SgmftError as e:
+            return None, f"{str(e).split(': ', 1)[-1]}, skipped"
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            return None, f"{CONFIG} unreadable ({type(e).__name__}), skipped"
     return Run(run.path, metrics, _settings(run)), ""
 
 
