@@ -46,6 +46,7 @@ class RunConfig:
     trainer: Mapping = field(default_factory=dict)  # the trainer's own settings (HeadConfig, the probe's grid)
     torch: str = ""  # torch version
     run_id: str = ""  # the run's own id, also in metrics.json and the checkpoint ("" in older runs)
+    cache_content: str = ""  # sgmft_cache.content_identity of the cache: its labels and posts ("" in older runs)
 
     @classmethod
     def of(cls, fit: Mapping, meta, **kw) -> "RunConfig":
@@ -66,7 +67,8 @@ class RunConfig:
         return {"fit": dict(self.fit), self.kind: dict(self.trainer), "device": self.device,
                 "val_source": self.val_source, "cache_fingerprint": self.fingerprint,
                 "encoder": self.extraction.get("model"), "labels": list(self.labels), "torch": self.torch,
-                "extraction": dict(self.extraction), "run_id": self.run_id}
+                "extraction": dict(self.extraction), "run_id": self.run_id,
+                "cache_content": self.cache_content}
 
     @classmethod
     def from_json(cls, d: Mapping) -> "RunConfig":
@@ -75,7 +77,8 @@ class RunConfig:
         return cls(fit=fit, labels=tuple(d.get("labels", ())), fingerprint=str(d.get("cache_fingerprint", "")),
                    extraction=d.get("extraction", {}), val_source=str(d.get("val_source", "")),
                    device=str(d.get("device", "")), trainer=d.get(known.trainer if known else "head", {}) or {},
-                   torch=str(d.get("torch", "")), run_id=str(d.get("run_id", "")))
+                   torch=str(d.get("torch", "")), run_id=str(d.get("run_id", "")),
+                   cache_content=str(d.get("cache_content", "")))
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class RunMetrics:
     test_size: int | None
     device: str
     run_id: str = ""  # the same as config.json's ("" in older runs)
+    cache_content: str = ""  # the cache's content identity: which posts, which labels ("" in older runs)
 
     def to_json(self) -> dict:
         flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scores", "selection")}

@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L
+from sgmft_cache import identity, layout as L
 from sgmft_cache.errors import CacheError
 
 
@@ -82,6 +82,7 @@ def write_cache_atomically(
                             old.copy(old[split], out, name=split)
             for split, rows in groups.items():
                 L.write_rows(out.create_group(split), rows)
+            identity.stamp(out, meta.labels)  # what the rows mean, beside how they were made
         _fsync(tmp)
         os.replace(tmp, dest)
     finally:

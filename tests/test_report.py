@@ -102,7 +102,7 @@ def test_paper_numbers_are_beside_ours_and_labelled(summary):
 def test_two_caches_never_share_a_table(summary):
     a, b = section(summary, "synthetic-d32"), section(summary, "synthetic-d16")
     assert {r.key for r in b.rows} == {"sgmft", "text-only"}
-    assert all(r.fingerprint == b.fingerprint for r in b.runs) and all(r.fingerprint == a.fingerprint for r in a.runs)
+    assert all(r.cache_key == b.fingerprint for r in b.runs) and all(r.cache_key == a.fingerprint for r in a.runs)
     assert len(a.runs) == 12 and len(b.runs) == 3
     text_b = part(summary, b.fingerprint)
     assert cells(text_b, "text-only")[0][4] == "1"  # its second fit supersedes the first, nothing from cache A

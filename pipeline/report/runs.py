@@ -32,6 +32,13 @@ class Run:
     def fingerprint(self) -> str:
         return self.metrics.cache_fingerprint
 
+    @property
+    def cache_key(self) -> str:
+        """Which cache the run was fitted on: how its features were made and, where recorded, which posts and
+        labels it holds (runs made before content identities were recorded: the fingerprint alone)."""
+        content = self.metrics.cache_content
+        return f"{self.fingerprint}-{content[:12]}" if content else self.fingerprint
+
     def epochs(self):
         """epochs.csv as a table, or None where the run has none (the logistic-regression probe)."""
         return RunDir(self.path).read_epochs()
@@ -78,10 +85,11 @@ def load_runs(paths: Iterable[str | Path]) -> Found:
 
 
 def by_fingerprint(runs: list[Run]) -> dict[str, list[Run]]:
-    """Runs grouped by the cache they were fitted on; a table never mixes two groups."""
+    """Runs grouped by the cache they were fitted on (Run.cache_key: fingerprint and content); a table never
+    mixes two groups, so two caches made alike from other posts or labels are never averaged as seeds."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        groups.setdefault(run.fingerprint, []).append(run)
+        groups.setdefault(run.cache_key, []).append(run)
     return groups
 
 
