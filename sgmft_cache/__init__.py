@@ -14,7 +14,7 @@ _EXPORTS = {
     "merge_caches": "merge", "check_disjoint": "validation", "split_ids": "reader",
     "SplitData": "reader", "list_splits": "reader", "load_cache": "reader", "load_skipped": "reader",
     "load_split": "reader", "validate": "validation",
-    "content_identity": "identity", "CacheWriter": "writer", "CommitSummary": "writer", "staging_dir": "writer", "write_split": "writer",
+    "content_identity": "identity", "cache_lock": "lock", "CacheWriter": "writer", "CommitSummary": "writer", "staging_dir": "writer", "write_split": "writer",
 }
 __all__ = sorted(_EXPORTS)
 
