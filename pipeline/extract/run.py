@@ -94,7 +94,8 @@ def make_prepare(cfg: ExtractConfig, plan: Plan, encoder: "Encoder") -> Prepare:
     from pipeline.extract import encoders
 
     return Prepare(clean=plan.cleaner, tokenize=functools.partial(encoders.token_ids, context_length=cfg.context_length),
-                   transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text)
+                   transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text,
+                   max_bytes=cfg.max_image_bytes)
 
 
 def prepare_cache(cfg: ExtractConfig, meta: CacheMeta, splits: list[str], ranks: Ranks, order: dict,
