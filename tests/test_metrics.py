@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -20,15 +21,21 @@ Y_PRED = np.array([0, 1, 1, 1, 0])
 def test_accuracy_by_hand():
     assert metrics.accuracy(Y_TRUE, Y_PRED) == pytest.approx(3 / 5)
     assert metrics.accuracy([1, 2], [1, 2]) == 1.0
-    assert math.isnan(metrics.accuracy(np.array([]), np.array([])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no mean of an empty array (numpy warns): nan by the rule
+        assert math.isnan(metrics.accuracy(np.array([]), np.array([])))
 
 
 def test_confusion_rows_are_true_columns_predicted_and_ignores_foreign_ids():
-    counts = metrics.confusion(np.array([0, 0, 1, 1, 2, 5, -1]), np.array([0, 1, 1, 1, 0, 0, 1]), 4)
+    counts = metrics.confusion(np.array([0, 0, 1, 1, 2, 4, 5, -1]), np.array([0, 1, 1, 1, 0, 0, 0, 1]), 4)
     expected = np.zeros((4, 4), dtype=np.int64)
     expected[0, 0], expected[0, 1], expected[1, 1], expected[2, 0] = 1, 1, 2, 1
     np.testing.assert_array_equal(counts, expected)
+    assert counts.dtype.kind == "i"  # counts, as the report prints them
     assert metrics.confusion(np.array([3]), np.array([4]), 4).sum() == 0  # a predicted id outside 0..k-1
+    # labels read back as floats (a CSV column, a float array) count as their class ids
+    as_float = metrics.confusion(np.array([0.0, 1.0, 1.0]), np.array([1.0, 1.0, 0.0]), 2)
+    np.testing.assert_array_equal(as_float, [[0, 1], [1, 1]])
 
 
 def test_per_class_by_hand():
@@ -79,6 +86,11 @@ def test_log_softmax_keeps_log_probabilities_and_large_logits():
         np.testing.assert_allclose(metrics.log_softmax(log_p), log_p)
     np.testing.assert_allclose(metrics.log_softmax(np.array([[1000.0, 0.0]])), [[0.0, -1000.0]])
     np.testing.assert_allclose(metrics.softmax(np.array([[-1000.0, -1000.0]])), [[0.5, 0.5]])
+    rows = metrics.log_softmax(np.array([[1000.0, 0.0], [0.0, -1.0]]))  # each row shifted by its own max
+    np.testing.assert_allclose(rows[1], np.log([1 / (1 + math.exp(-1)), math.exp(-1) / (1 + math.exp(-1))]))
+    single = np.array([[0.0, 1e-7]], dtype=np.float32)  # float32 logits are computed in float64
+    assert metrics.log_softmax(single).dtype == np.float64
+    np.testing.assert_allclose(metrics.softmax(single)[0, 1] - 0.5, 2.5e-8, rtol=1e-3)
 
 
 def test_split_scores_reports_every_registered_metric_of_the_argmax():
