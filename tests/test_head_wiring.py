@@ -18,6 +18,7 @@ from pipeline.head.classifier import classifier
 from pipeline.head.fusion import FUSIONS, build_fusion
 
 B, D, H, HID, L = 3, 8, 2, 12, 2
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)
