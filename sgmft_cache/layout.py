@@ -8,10 +8,12 @@ from typing import Mapping
 import h5py
 import numpy as np
 
+from sgmft_cache import postshape as P
 from sgmft_cache.provenance import KEYS as PROVENANCE_KEYS, Provenance
 
 FORMAT = "sgmft-cache"
-VERSION = 1
+VERSION = 2  # written when a split holds the version-2 datasets below; version 1 otherwise
+READABLE_VERSIONS = (1, 2)
 
 # root attributes every cache carries (SPEC §3)
 ATTR_FORMAT, ATTR_VERSION, ATTR_MODEL = "format", "version", "model"
@@ -23,6 +25,10 @@ ID, TEXT, IMAGE, LABEL = "id", "text", "image", "label"
 TEXT_CLEAN = "text_clean"  # the cleaned text T_user that was encoded
 SKIPPED_ID, SKIPPED_REASON = "skipped_id", "skipped_reason"  # rows that could not be encoded, and why
 FEATURES = (TEXT, IMAGE)
+# version 2 (real post shapes, SPEC §3/§7): written together, only for a split that needs them
+HAS_TEXT, HAS_IMAGE, IMAGES, IMAGE_OFFSETS = "has_text", "has_image", "images", "image_offsets"
+V2_DATASETS = (HAS_TEXT, HAS_IMAGE, IMAGES, IMAGE_OFFSETS)
+DROPPED_IMAGES = "dropped_images"  # [N] str: a kept post's pictures that could not be used, and why ("" = none)
 
 SPLITS = ("train", "val", "test")
 UNLABELED = -1
@@ -71,7 +77,7 @@ class CacheMeta:
 
 def write_meta(f: h5py.File, meta: CacheMeta) -> None:
     f.attrs[ATTR_FORMAT] = FORMAT
-    f.attrs[ATTR_VERSION] = VERSION
+    f.attrs[ATTR_VERSION] = 1  # raised by stamp_version once the splits are written
     f.attrs[ATTR_MODEL] = meta.model
     f.attrs[ATTR_EMBED_DIM] = int(meta.embed_dim)
     f.attrs[ATTR_LABELS] = json.dumps(list(meta.labels), ensure_ascii=False)
@@ -102,15 +108,35 @@ def _as_str(value) -> str:
 
 @dataclass
 class Rows:
-    """A block of rows of one split, as numpy arrays (features keep their stored dtype)."""
+    """A block of rows of one split, as numpy arrays (features keep their stored dtype).
+
+    The post-shape fields default to the version-1 meaning (both modalities, one image per post).
+    """
 
     ids: np.ndarray  # [N] object (str)
-    text: np.ndarray  # [N, D] float32 | float16
-    image: np.ndarray  # [N, D]
+    text: np.ndarray  # [N, D] float32 | float16, zeros where has_text is false
+    image: np.ndarray  # [N, D]: the first usable image, zeros where has_image is false
     label: np.ndarray  # [N] int64, UNLABELED where unknown
     text_clean: np.ndarray  # [N] object (str)
-    skipped_id: np.ndarray  # [M] object (str)
-    skipped_reason: np.ndarray  # [M] object (str)
+    skipped_id: np.ndarray  # [K] object (str)
+    skipped_reason: np.ndarray  # [K] object (str)
+    has_text: np.ndarray | None = None  # [N] bool
+    has_image: np.ndarray | None = None  # [N] bool
+    images: np.ndarray | None = None  # [M, D]: every usable image, post by post
+    image_offsets: np.ndarray | None = None  # [N+1] int64
+    dropped_images: np.ndarray | None = None  # [N] object (str), "" where every picture was used
+
+    def __post_init__(self):
+        n = len(self.ids)
+        if self.has_text is None:
+            self.has_text = np.ones(n, dtype=bool)
+        if self.has_image is None:
+            self.has_image = np.ones(n, dtype=bool) if self.images is None else P.counts(self.image_offsets) > 0
+        if self.images is None:
+            self.images = self.image if self.has_image.all() else self.image[self.has_image]
+            self.image_offsets = P.offsets_of(self.has_image)
+        if self.dropped_images is None:
+            self.dropped_images = np.full(n, "", dtype=object)
 
     @classmethod
     def empty(cls, embed_dim: int, dtype=np.float32) -> "Rows":
@@ -121,15 +147,47 @@ class Rows:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def v1_shaped(self) -> bool:
+        """Every post has text and exactly one image: the version-1 datasets say everything."""
+        return bool(self.has_text.all() and self.has_image.all() and (P.counts(self.image_offsets) == 1).all())
+
+    def take(self, index) -> "Rows":
+        """Rows `index` (in that order), image sets included; no skip entries."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        images, offsets = P.take(self.images, self.image_offsets, index)
+        no_str = np.empty(0, dtype=object)
+        return Rows(self.ids[index], self.text[index], self.image[index], self.label[index], self.text_clean[index],
+                    no_str, no_str, self.has_text[index], self.has_image[index], images, offsets,
+                    self.dropped_images[index])
+
 
 def write_rows(group: h5py.Group, rows: Rows) -> None:
-    """Write `rows` as the datasets of a (new, empty) split group."""
+    """Write `rows` as the datasets of a (new, empty) split group; the v2 datasets only when needed."""
     for name in FEATURES:
         group.create_dataset(name, data=getattr(rows, name))
     group.create_dataset(LABEL, data=rows.label.astype(np.int64))
-    for name, values in ((ID, rows.ids), (TEXT_CLEAN, rows.text_clean),
-                         (SKIPPED_ID, rows.skipped_id), (SKIPPED_REASON, rows.skipped_reason)):
+    strings = [(ID, rows.ids), (TEXT_CLEAN, rows.text_clean),
+               (SKIPPED_ID, rows.skipped_id), (SKIPPED_REASON, rows.skipped_reason)]
+    if any(rows.dropped_images):
+        strings.append((DROPPED_IMAGES, rows.dropped_images))
+    for name, values in strings:
         group.create_dataset(name, data=values.astype(object), dtype=STR_DTYPE)
+    if not rows.v1_shaped:
+        group.create_dataset(HAS_TEXT, data=rows.has_text.astype(bool))
+        group.create_dataset(HAS_IMAGE, data=rows.has_image.astype(bool))
+        group.create_dataset(IMAGES, data=rows.images.astype(rows.image.dtype, copy=False))
+        group.create_dataset(IMAGE_OFFSETS, data=rows.image_offsets.astype(np.int64))
+
+
+def is_v2(group: h5py.Group) -> bool:
+    return any(name in group for name in V2_DATASETS)
+
+
+def stamp_version(f: h5py.File) -> None:
+    """Root attribute `version`: 2 when any split holds the version-2 datasets, else 1 (SPEC §3)."""
+    groups = [g for g in f.values() if isinstance(g, h5py.Group)]
+    f.attrs[ATTR_VERSION] = 2 if any(is_v2(g) for g in groups) else 1
 
 
 def read_strings(group: h5py.Group, name: str) -> np.ndarray:
@@ -140,11 +198,12 @@ def read_strings(group: h5py.Group, name: str) -> np.ndarray:
 
 
 def read_rows(group: h5py.Group) -> Rows:
-    """Every row of a split group; optional datasets absent from older files read as empty."""
+    """Every row of a split group; datasets absent from older files read with their version-1 meaning."""
     ids = read_strings(group, ID)
-    text_clean = read_strings(group, TEXT_CLEAN)
+    text_clean, dropped = read_strings(group, TEXT_CLEAN), read_strings(group, DROPPED_IMAGES)
     if len(text_clean) != len(ids):
         text_clean = np.full(len(ids), "", dtype=object)
+    v2 = {name: group[name][...] for name in V2_DATASETS if name in group} if is_v2(group) else {}
     return Rows(
         ids=ids,
         text=group[TEXT][...],
@@ -153,4 +212,9 @@ def read_rows(group: h5py.Group) -> Rows:
         text_clean=text_clean,
         skipped_id=read_strings(group, SKIPPED_ID),
         skipped_reason=read_strings(group, SKIPPED_REASON),
+        has_text=v2[HAS_TEXT].astype(bool) if v2 else None,
+        has_image=v2[HAS_IMAGE].astype(bool) if v2 else None,
+        images=v2.get(IMAGES),
+        image_offsets=v2[IMAGE_OFFSETS].astype(np.int64) if v2 else None,
+        dropped_images=dropped if len(dropped) == len(ids) else None,
     )

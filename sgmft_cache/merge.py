@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L
+from sgmft_cache import layout as L, postshape as P
 from sgmft_cache.errors import CacheError
 
 
@@ -20,7 +20,7 @@ def merge_rows(blocks: Sequence[L.Rows], order: Sequence[str] | None = None) -> 
     """
     blocks = [b for b in blocks if b is not None]
     embed_dim = blocks[0].text.shape[1]
-    dtypes = {b.text.dtype for b in blocks if len(b)} | {b.image.dtype for b in blocks if len(b)}
+    dtypes = {a.dtype for b in blocks if len(b) for a in (b.text, b.image, b.images)}
     dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float32)
     rows = _concat([b for b in blocks if len(b)], embed_dim, dtype)
     _, first = np.unique(rows.ids.astype(str), return_index=True)
@@ -35,30 +35,23 @@ def merge_rows(blocks: Sequence[L.Rows], order: Sequence[str] | None = None) -> 
         end = len(rank)
         keep = keep[np.argsort([rank.get(i, end) for i in rows.ids[keep]], kind="stable")]
         skipped.sort(key=lambda item: rank.get(item[0], end))
-    return L.Rows(
-        ids=rows.ids[keep],
-        text=rows.text[keep],
-        image=rows.image[keep],
-        label=rows.label[keep],
-        text_clean=rows.text_clean[keep],
-        skipped_id=np.array([i for i, _ in skipped], dtype=object),
-        skipped_reason=np.array([r for _, r in skipped], dtype=object),
-    )
+    merged = rows.take(keep)
+    merged.skipped_id = np.array([i for i, _ in skipped], dtype=object)
+    merged.skipped_reason = np.array([r for _, r in skipped], dtype=object)
+    return merged
 
 
 def _concat(blocks: Sequence[L.Rows], embed_dim: int, dtype) -> L.Rows:
     if not blocks:
         return L.Rows.empty(embed_dim, dtype)
     cat = lambda name: np.concatenate([getattr(b, name) for b in blocks])  # noqa: E731
-    return L.Rows(
-        ids=cat("ids"),
-        text=np.concatenate([b.text.astype(dtype, copy=False) for b in blocks]),
-        image=np.concatenate([b.image.astype(dtype, copy=False) for b in blocks]),
-        label=cat("label"),
-        text_clean=cat("text_clean"),
-        skipped_id=np.empty(0, dtype=object),
-        skipped_reason=np.empty(0, dtype=object),
-    )
+    feats = lambda name: np.concatenate([getattr(b, name).astype(dtype, copy=False) for b in blocks])  # noqa: E731
+    images, offsets = P.concat([(b.images, b.image_offsets) for b in blocks], embed_dim, dtype)
+    no_str = np.empty(0, dtype=object)
+    return L.Rows(ids=cat("ids"), text=feats("text"), image=feats("image"), label=cat("label"),
+                  text_clean=cat("text_clean"), skipped_id=no_str, skipped_reason=no_str,
+                  has_text=cat("has_text"), has_image=cat("has_image"), images=images, image_offsets=offsets,
+                  dropped_images=cat("dropped_images"))
 
 
 def write_cache_atomically(
@@ -82,6 +75,7 @@ def write_cache_atomically(
                             old.copy(old[split], out, name=split)
             for split, rows in groups.items():
                 L.write_rows(out.create_group(split), rows)
+            L.stamp_version(out)
         _fsync(tmp)
         os.replace(tmp, dest)
     finally:

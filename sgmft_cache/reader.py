@@ -16,26 +16,60 @@ from sgmft_cache.validation import validate
 
 @dataclass(frozen=True)
 class SplitData:
-    """One split in memory: features as float32 tensors, rows in stored order."""
+    """One split in memory: features as float32 tensors, rows in stored order.
+
+    The post-shape fields (SPEC §3 v2) default to the version-1 meaning: both modalities present,
+    `images` = `image`, one image per post.
+    """
 
     ids: list[str]
-    text: torch.Tensor  # [N, D] float32
-    image: torch.Tensor  # [N, D] float32
+    text: torch.Tensor  # [N, D] float32, zeros where has_text is false
+    image: torch.Tensor  # [N, D] float32: the first usable image, zeros where has_image is false
     label: torch.Tensor  # [N] int64, -1 where unlabeled
     text_clean: list[str]
+    has_text: torch.Tensor = None  # [N] bool: the post had a usable text
+    has_image: torch.Tensor = None  # [N] bool: the post had at least one usable image
+    images: torch.Tensor = None  # [M, D] float32: every usable image of every post, post by post
+    image_offsets: torch.Tensor = None  # [N+1] int64: post i's images are images[offsets[i]:offsets[i+1]]
+
+    def __post_init__(self):
+        n = len(self.ids)
+        if self.has_text is None:
+            object.__setattr__(self, "has_text", torch.ones(n, dtype=torch.bool))
+        if self.has_image is None:
+            has = torch.ones(n, dtype=torch.bool) if self.image_offsets is None else self.image_counts > 0
+            object.__setattr__(self, "has_image", has)
+        if self.images is None:
+            object.__setattr__(self, "images", self.image if bool(self.has_image.all()) else self.image[self.has_image])
+            offsets = torch.zeros(n + 1, dtype=torch.long)
+            offsets[1:] = torch.cumsum(self.has_image.long(), 0)
+            object.__setattr__(self, "image_offsets", offsets)
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def image_counts(self) -> torch.Tensor:
+        """Usable images per post, [N] int64."""
+        return self.image_offsets[1:] - self.image_offsets[:-1]
+
     def subset(self, index: np.ndarray | torch.Tensor) -> "SplitData":
-        index = torch.as_tensor(index, dtype=torch.long)
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
         pick = index.tolist()
+        starts, counts = self.image_offsets[:-1][index], self.image_counts[index]
+        offsets = torch.zeros(len(pick) + 1, dtype=torch.long)
+        offsets[1:] = torch.cumsum(counts, 0)
+        source = torch.repeat_interleave(starts - offsets[:-1], counts) + torch.arange(int(offsets[-1]))
         return SplitData(
             ids=[self.ids[i] for i in pick],
             text=self.text[index],
             image=self.image[index],
             label=self.label[index],
             text_clean=[self.text_clean[i] for i in pick],
+            has_text=self.has_text[index],
+            has_image=self.has_image[index],
+            images=self.images[source],
+            image_offsets=offsets,
         )
 
 
@@ -85,17 +119,26 @@ def _split_names(path: str | Path) -> list[str]:
 def _read_split(path: str | Path, split: str) -> SplitData:
     with h5py.File(path, "r") as f:
         rows = L.read_rows(f[split])
+    as_float = lambda a: torch.from_numpy(a.astype(np.float32, copy=False))  # noqa: E731
+    image = as_float(rows.image)
     data = SplitData(
         ids=rows.ids.tolist(),
-        text=torch.from_numpy(rows.text.astype(np.float32, copy=False)),
-        image=torch.from_numpy(rows.image.astype(np.float32, copy=False)),
+        text=as_float(rows.text),
+        image=image,
         label=torch.from_numpy(rows.label),
         text_clean=rows.text_clean.tolist(),
+        has_text=torch.from_numpy(rows.has_text),
+        has_image=torch.from_numpy(rows.has_image),
+        images=image if rows.images is rows.image else as_float(rows.images),  # v1: the same rows
+        image_offsets=torch.from_numpy(rows.image_offsets),
     )
-    for name in L.FEATURES:
+    for name in (*L.FEATURES, L.IMAGES):
         bad = ~torch.isfinite(getattr(data, name)).all(dim=1)
         if bad.any():
-            first = data.ids[int(bad.nonzero()[0])]
+            row = int(bad.nonzero()[0])
+            if name == L.IMAGES:  # the post that holds image row `row`
+                row = int(torch.searchsorted(data.image_offsets, row, right=True)) - 1
+            first = data.ids[row]
             raise CacheError(
                 f"{path}: /{split}/{name} holds NaN or Inf in {int(bad.sum())} row(s), first id {first!r}; "
                 "re-extract those posts"

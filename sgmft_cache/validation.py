@@ -8,7 +8,7 @@ from typing import Iterable
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L
+from sgmft_cache import layout as L, postshape as P
 from sgmft_cache.errors import CacheError
 
 
@@ -54,8 +54,10 @@ def _check_root(f: h5py.File) -> L.CacheMeta:
     if L._as_str(f.attrs[L.ATTR_FORMAT]) != L.FORMAT:
         raise CacheError(f"format attribute is {f.attrs[L.ATTR_FORMAT]!r}, expected {L.FORMAT!r}")
     version = int(f.attrs[L.ATTR_VERSION])
-    if version != L.VERSION:
-        raise CacheError(f"cache version {version}; this sgmft reads version {L.VERSION}")
+    if version not in L.READABLE_VERSIONS:
+        raise CacheError(f"cache version {version}; this sgmft reads versions 1 and 2 (upgrade sgmft)")
+    if version == 1 and any(L.is_v2(f[s]) for s in _split_names(f)):
+        raise CacheError("version 1 but a split holds version-2 datasets (has_text, images, ...): set version=2")
     if int(f.attrs[L.ATTR_EMBED_DIM]) <= 0:
         raise CacheError("embed_dim must be a positive integer")
     try:
@@ -113,5 +115,35 @@ def _check_split(group: h5py.Group, meta: L.CacheMeta) -> set[str]:
         L.SKIPPED_ID in group and group[L.SKIPPED_ID].shape != group[L.SKIPPED_REASON].shape
     ):
         raise CacheError(f"{where}/{L.SKIPPED_ID} and {where}/{L.SKIPPED_REASON} do not match")
+    if L.DROPPED_IMAGES in group and group[L.DROPPED_IMAGES].shape != (n,):
+        raise CacheError(f"{where}/{L.DROPPED_IMAGES} has shape {group[L.DROPPED_IMAGES].shape}, expected [{n}]")
+    if L.is_v2(group):
+        _check_post_shapes(group, meta, ids, where)
     return set(ids.tolist())
+
+
+def _check_post_shapes(group: h5py.Group, meta: L.CacheMeta, ids: np.ndarray, where: str) -> None:
+    """The version-2 datasets (SPEC §3): all four, offsets that index `images`, masks that match the rows."""
+    missing = [name for name in L.V2_DATASETS if name not in group]
+    if missing:
+        raise CacheError(f"{where} has some version-2 datasets but not {', '.join(missing)}")
+    n = len(ids)
+    for name in (L.HAS_TEXT, L.HAS_IMAGE):
+        if group[name].shape != (n,) or group[name].dtype != np.bool_:
+            raise CacheError(f"{where}/{name} is {group[name].dtype} {group[name].shape}, expected bool [{n}]")
+    images = group[L.IMAGES]
+    if images.ndim != 2 or images.shape[1] != meta.embed_dim or images.dtype not in L.FEATURE_DTYPES:
+        raise CacheError(f"{where}/{L.IMAGES} is {images.dtype} {images.shape}, expected float [M, {meta.embed_dim}]")
+    offsets = group[L.IMAGE_OFFSETS][...]
+    why = P.offsets_problem(offsets, n, images.shape[0])
+    if why:
+        raise CacheError(f"{where}/{L.IMAGE_OFFSETS} {why}")
+    has_text, has_image = group[L.HAS_TEXT][...], group[L.HAS_IMAGE][...]
+    why = P.masks_problem(has_text, has_image, offsets, ids)
+    if why:
+        raise CacheError(f"{where}: {why}")
+    for name, mask in ((L.TEXT, has_text), (L.IMAGE, has_image)):
+        row = P.first_nonzero_masked(group[name], mask)
+        if row is not None:
+            raise CacheError(f"{where}/{name} row of post {ids[row]!r} is not zero, but /{L.HAS_TEXT if name == L.TEXT else L.HAS_IMAGE} says it is missing")
 

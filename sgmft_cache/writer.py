@@ -17,7 +17,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L
+from sgmft_cache import layout as L, postshape as P
 from sgmft_cache.defaults import DEFAULT_CHUNK_ROWS
 from sgmft_cache.errors import CacheError
 from sgmft_cache.merge import merge_rows, read_split_rows, remove_dead_temporaries, write_cache_atomically
@@ -86,20 +86,37 @@ class CacheWriter:
         """Ids of this split that already have features, committed or staged."""
         return set().union(*(split_ids(file, self.split) for file in [self.path, *self._chunk_files()]))
 
-    def add(self, ids: Sequence[str], text, image, label, text_clean: Sequence[str] | None = None) -> None:
-        """Buffer encoded rows; a chunk is written whenever `chunk_rows` rows are waiting."""
+    def add(self, ids: Sequence[str], text, image, label, text_clean: Sequence[str] | None = None, *,
+            has_text=None, has_image=None, images=None, image_offsets=None,
+            dropped_images: Sequence[str] | None = None) -> None:
+        """Buffer encoded rows; a chunk is written whenever `chunk_rows` rows are waiting.
+
+        Post shapes (SPEC §3 v2) are optional: `images` [M, D] with `image_offsets` [N+1] give every
+        usable image of every post (then `image` may be None: the first of each set); `has_text` marks
+        the posts with a usable text. Rows whose mask is false are stored as zeros. Defaults: both
+        modalities, one image per post.
+        """
         ids = np.asarray(list(ids), dtype=object)
-        n = len(ids)
+        n, d = len(ids), self.meta.embed_dim
+        if (images is None) != (image_offsets is None):
+            raise ValueError("add() needs images and image_offsets together")
+        if images is not None:
+            images, image_offsets = _as_array(images, self.dtype), np.asarray(image_offsets, dtype=np.int64)
+            why = P.offsets_problem(image_offsets, n, len(images))
+            if why or images.ndim != 2 or images.shape[1] != d:
+                raise ValueError(f"add(): image_offsets {why}" if why else f"add(): images must be [M, {d}], got {images.shape}")
+            image = P.first_images(images, image_offsets) if image is None else image
         text, image = _as_array(text, self.dtype), _as_array(image, self.dtype)
         label = np.asarray(label, dtype=np.int64).reshape(-1)
-        if text.shape != (n, self.meta.embed_dim) or image.shape != (n, self.meta.embed_dim) or len(label) != n:
+        if text.shape != (n, d) or image.shape != (n, d) or len(label) != n:
             raise ValueError(
-                f"add() expects text/image [{n}, {self.meta.embed_dim}] and {n} labels; "
-                f"got {text.shape}, {image.shape}, {label.shape}"
+                f"add() expects text/image [{n}, {d}] and {n} labels; got {text.shape}, {image.shape}, {label.shape}"
             )
         clean = np.asarray(list(text_clean) if text_clean is not None else [""] * n, dtype=object)
         no_skip = np.empty(0, dtype=object)
-        self._append(L.Rows(ids, text, image, label, clean, no_skip, no_skip), n)
+        rows = L.Rows(ids, text, image, label, clean, no_skip, no_skip, _mask(has_text, n), _mask(has_image, n),
+                      images, image_offsets, None if dropped_images is None else np.asarray(list(dropped_images), object))
+        self._append(_checked(rows), n)
 
     def skip(self, ids: Sequence[str], reasons: Sequence[str]) -> None:
         """Record rows that could not be encoded, each with a reason a person can act on."""
@@ -124,6 +141,7 @@ class CacheWriter:
         with h5py.File(tmp, "w") as f:
             L.write_meta(f, self.meta)
             L.write_rows(f.create_group(self.split), rows)
+            L.stamp_version(f)
         os.replace(tmp, final)
         self._next_chunk += 1
         self._buffer, self._buffered = [], 0
@@ -156,6 +174,31 @@ class CacheWriter:
             raise CacheError(f"{self.path}: {e}") from None
 
 
+def _mask(x, n: int) -> np.ndarray | None:
+    if x is None:
+        return None
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    mask = np.asarray(x, dtype=bool).reshape(-1)
+    if len(mask) != n:
+        raise ValueError(f"add(): a mask has {len(mask)} entries for {n} rows")
+    return mask
+
+
+def _checked(rows: L.Rows) -> L.Rows:
+    """Zero the rows a mask marks missing; refuse masks or first images that disagree with the image sets."""
+    why = P.masks_problem(rows.has_text, rows.has_image, rows.image_offsets, rows.ids)
+    if why:
+        raise ValueError(f"add(): {why}")
+    if len(rows.dropped_images) != len(rows):
+        raise ValueError(f"add(): dropped_images has {len(rows.dropped_images)} entries for {len(rows)} rows")
+    rows.text = np.where(rows.has_text[:, None], rows.text, 0).astype(rows.text.dtype, copy=False)
+    rows.image = np.where(rows.has_image[:, None], rows.image, 0).astype(rows.image.dtype, copy=False)
+    if not np.array_equal(rows.image, P.first_images(rows.images, rows.image_offsets), equal_nan=True):
+        raise ValueError("add(): image must be each post's first image in images (or None to take it from there)")
+    return rows
+
+
 def _as_array(x, dtype: np.dtype) -> np.ndarray:
     if hasattr(x, "detach"):  # a torch tensor
         x = x.detach().float().cpu().numpy()
@@ -163,9 +206,11 @@ def _as_array(x, dtype: np.dtype) -> np.ndarray:
 
 
 def write_split(
-    path: str | Path, split: str, meta: L.CacheMeta, *, ids, text, image, label, text_clean=None, **kwargs
+    path: str | Path, split: str, meta: L.CacheMeta, *, ids, text, image, label, text_clean=None,
+    has_text=None, has_image=None, images=None, image_offsets=None, dropped_images=None, **kwargs
 ) -> CommitSummary:
     """Write (or extend) one split of a cache in one call — the simplest way to make a cache."""
     writer = CacheWriter(path, split, meta, **kwargs)
-    writer.add(ids, text, image, label, text_clean)
+    writer.add(ids, text, image, label, text_clean, has_text=has_text, has_image=has_image, images=images,
+               image_offsets=image_offsets, dropped_images=dropped_images)
     return writer.commit()
