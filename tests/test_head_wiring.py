@@ -209,3 +209,70 @@ def test_fast_path_setting_reaches_every_attention():
     slow, fast = head(fast_path=False, fusion="co-attention"), head(fusion="co-attention")
     assert not slow.sim.attention.one_key_shortcut and not slow.fusion.text_layers[0].self_attn.attn.one_key_shortcut
     assert fast.sim.attention.one_key_shortcut and fast.fusion.image_layers[1].cross_attn.attn.one_key_shortcut
+
+
+@pytest.mark.parametrize("name", ["sfm", "co-attention", "merge-attention"])
+def test_the_one_key_shortcut_is_taken_only_over_one_key(name):
+    """Over two positions the fast path must attend as the general path does (the shortcut is exact for one key)."""
+    fast = build_fusion(name, D, H, HID, 2).eval()
+    slow = use_one_key_shortcut(build_fusion(name, D, H, HID, 2), False).eval()
+    slow.load_state_dict(fast.state_dict())
+    text, image = streams()
+    torch.testing.assert_close(fast(text, image), slow(text, image))
+
+
+def test_config_round_trips_through_its_saved_dict():
+    cfg = HeadConfig(embed_dim=D, heads=H, classifier_hidden=(9, 7), fusion="co-attention", dropout=0.1)
+    saved = {**cfg.to_dict(), "classifier_hidden": [9, 7]}  # as JSON gives it back
+    assert HeadConfig.from_dict(saved) == cfg
+    assert HeadConfig.from_dict({"embed_dim": D}).classifier_hidden == HeadConfig.classifier_hidden
+    assert saved["classifier_hidden"] == [9, 7]  # the caller's dict is left alone
+
+
+def test_head_passes_dropout_and_both_temperatures():
+    m = head(dropout=0.25, scale_e="learned")
+    assert [d.p for d in m.classifier if isinstance(d, torch.nn.Dropout)] == [0.25, 0.25]
+    assert float(m.sim.tau_e().detach()) == pytest.approx(D) and m.sim.tau_m() == 1.0
+
+
+def test_bad_settings_are_refused_with_what_to_use():
+    from pipeline.head.attention import MultiHeadAttention
+    from pipeline.head.interpolation import InterpolationAttention
+    from pipeline.head.polymerizer import modality_similarity, similarity_scale
+    from pipeline.head.sim import SimilarityInteraction
+    from pipeline.head.variants import variant_config
+
+    cases = [
+        (lambda: MultiHeadAttention(6, 4), "embed_dim 6 is not divisible by 4 heads"),
+        (lambda: InterpolationAttention(6, 4), "embed_dim 6 is not divisible by 4 heads"),
+        (lambda: head(input_norm="L2"), "unknown input_norm 'L2'; use one of l2, none"),
+        (lambda: modality_similarity(torch.ones(1, 2), torch.ones(1, 2), "relu"), "unknown gate 'relu'; use 'softmax'"),
+        (lambda: similarity_scale("fixed", D), "unknown similarity scale 'fixed'; use one of none, learned"),
+        (lambda: SimilarityInteraction(D, H, HID, guide="both"), "unknown FFN guide 'both'; use 'text' or 'image'"),
+        (lambda: build_fusion("nope", D, H, HID, 2), "choose from sfm, "),
+    ]
+    for make, message in cases:
+        with pytest.raises(ValueError) as error:
+            make()
+        assert message in str(error.value)
+    with pytest.raises(KeyError, match="no-such-variant"):
+        variant_config("no-such-variant", HeadConfig())
+
+
+def test_guidance_record_names_what_was_measured_and_does_not_depend_on_the_global_seed():
+    from pipeline.head import measure_guidance
+
+    torch.set_default_dtype(torch.float32)
+    m = head(scale_m="learned", gate="sigmoid")
+    text, image = torch.randn(12, D), torch.randn(12, D)
+    torch.manual_seed(1)
+    g = measure_guidance(m, text, image, split="test", posts=6)
+    torch.manual_seed(2)
+    again = measure_guidance(m, text, image, split="test", posts=6)
+    assert g.to_json() == again.to_json()
+    assert (g.split, g.posts, g.dim, g.gate, g.tau_m, g.tau_e) == ("test", 6, D, "sigmoid", pytest.approx(D), 1.0)
+    numbers = (g.text_on_image_grad, g.image_on_text_grad, g.text_on_image_swap, g.image_on_text_swap)
+    assert all(isinstance(x, float) and math.isfinite(x) and x > 0 for x in numbers)
+    assert measure_guidance(m, text, image).split == "val"
+    none = measure_guidance(head(sim=False, fusion="sum", gate="sigmoid"), text, image, split="train")
+    assert (none.split, none.dim, none.gate) == ("train", D, "sigmoid")
