@@ -14,8 +14,8 @@ _EXPORTS = {
     "merge_caches": "merge", "check_disjoint": "validation", "split_ids": "reader",
     "SplitData": "reader", "list_splits": "reader", "load_cache": "reader", "load_skipped": "reader",
     "load_split": "reader", "load_rows": "reader", "validate": "validation",
-    "CacheWriter": "writer", "CommitSummary": "writer", "staging_dir": "writer", "write_split": "writer",
-    "remove_cache": "writer", "segment_dir": "segments",
+    "content_identity": "identity", "cache_lock": "lock", "CacheWriter": "writer", "CommitSummary": "writer",
+    "staging_dir": "writer", "write_split": "writer", "remove_cache": "writer", "segment_dir": "segments",
 }
 __all__ = sorted(_EXPORTS)
 

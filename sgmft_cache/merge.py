@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L, postshape as P, ragged as R
+from sgmft_cache import layout as L, lock, postshape as P, ragged as R
 from sgmft_cache import segments as S
 from sgmft_cache.errors import CacheError
 from sgmft_cache.store import SplitOut, incoming, sorted_skips, write_cache
@@ -150,11 +150,16 @@ def merge_caches(
     All sources must share fingerprint, embed_dim and labels. `order` maps a split to the id order its
     rows should follow (e.g. the manifest order); other splits keep source order. `meta` (compatible
     with the sources) gives `dest` its attributes; default: the first source's. `dest` may be a source."""
-    from sgmft_cache.validation import validate
-
-    sources, dest, order = [Path(s) for s in sources], Path(dest), order or {}
+    sources = [Path(s) for s in sources]
     if not sources:
         raise CacheError(f"{dest}: nothing to merge")
+    with lock.cache_lock(dest):
+        return _merge(sources, Path(dest), order or {}, meta)
+
+
+def _merge(sources: list[Path], dest: Path, order: dict[str, Sequence[str]], meta: L.CacheMeta | None) -> L.CacheMeta:
+    from sgmft_cache.validation import validate
+
     metas = [validate(s) for s in sources]
     for src, other in zip(sources[1:], metas[1:]):
         why = metas[0].compatible_with(other)

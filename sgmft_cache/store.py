@@ -15,7 +15,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L, postshape as P, ragged as R
+from sgmft_cache import identity, layout as L, postshape as P, ragged as R
 from sgmft_cache import segments as S
 
 SMALL = ((L.ID, L.STR_DTYPE, None), (L.LABEL, np.int64, None), (L.TEXT_CLEAN, L.STR_DTYPE, None))
@@ -126,6 +126,7 @@ def write_cache(dest: Path, meta: L.CacheMeta, outs: dict[str, SplitOut]) -> Non
             for split, o in outs.items():
                 _write_split(out.create_group(split), split, o, meta.embed_dim, dest)
             L.stamp_version(out)
+            identity.stamp(out, meta.labels)  # what the rows mean, beside how they were made
         S.fsync(tmp)
         os.replace(tmp, dest)
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +19,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L, postshape as P
+from sgmft_cache import layout as L, lock, postshape as P
 from sgmft_cache.defaults import DEFAULT_CHUNK_ROWS
 from sgmft_cache.errors import CacheError
 from sgmft_cache.merge import commit_split, merge_rows, remove_dead_temporaries
@@ -58,6 +59,15 @@ class CacheWriter:
         if self.dtype not in L.FEATURE_DTYPES:
             raise ValueError(f"feature dtype must be float32 or float16, not {dtype}")
         self.chunks = staging_dir(self.path) / split
+        lock.acquire(self.path)  # one writer per cache file, until commit() or close()
+        self._unlock = weakref.finalize(self, lock.release, self.path)
+        try:
+            self._start(overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, overwrite: bool) -> None:
         if overwrite:
             remove_cache(self.path)
         self._check_existing()
@@ -156,7 +166,12 @@ class CacheWriter:
         shutil.rmtree(self.chunks, ignore_errors=True)
         if staging_dir(self.path).exists() and not any(staging_dir(self.path).iterdir()):
             staging_dir(self.path).rmdir()
+        self.close()
         return CommitSummary(self.split, len(out.src), len(out.skips))
+
+    def close(self) -> None:
+        """Let other writers at the cache (commit does this); buffered rows not flushed are dropped."""
+        self._unlock()
 
 
 def remove_cache(path: str | Path) -> None:
