@@ -50,7 +50,7 @@ def run_size(args, n: int, folder: Path) -> list[dict]:
     for impl in IMPLS:
         if impl == "reference" and n > args.reference_max:
             continue
-        for kind in kinds_of(impl):
+        for kind in (k for k in kinds_of(impl) if k in args.kinds):
             result = worker({**base, "kind": kind, "impl": impl})
             rows.append(dict(n=n, impl=impl, kind=kind, **result))
             print(json.dumps(rows[-1]), flush=True)
@@ -113,6 +113,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=20, help="fit's batch size (paper: 20)")
     p.add_argument("--gather-batches", type=int, default=20_000)
     p.add_argument("--stream-memory-mib", type=float, default=256.0, help="--max-memory of the streamed epoch")
+    p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="measurements to take")
     p.add_argument("--reference-max", type=int, default=300_000, help="largest N the reference runs at")
     p.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scale.json"))

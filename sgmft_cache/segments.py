@@ -178,14 +178,18 @@ def gather(datasets: Sequence[h5py.Dataset | None], src: np.ndarray, row: np.nda
 
 
 def read_rows(ds: h5py.Dataset | None, rows: np.ndarray, default=None) -> np.ndarray:
-    """ds[rows] for increasing rows: one slice when they are contiguous (the usual case), else a point selection.
+    """ds[rows] for increasing rows: a slice per run of consecutive rows when there are few runs (the usual
+    case: h5py's point selections are slow), else a point selection.
 
     An absent dataset (an optional one older files lack) reads as `default` (empty strings when None)."""
     if ds is None:
         return np.full(len(rows), "" if default is None else default, dtype=object if default is None else None)
     reader = ds.asstr() if h5py.check_string_dtype(ds.dtype) else ds
-    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-        got = reader[int(rows[0]):int(rows[-1]) + 1]
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    if len(rows) and len(breaks) < max(1, len(rows) // 64):  # a few runs of consecutive rows: one slice each
+        starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
+        parts = [reader[int(rows[a]):int(rows[b - 1]) + 1] for a, b in zip(starts, ends)]
+        got = parts[0] if len(parts) == 1 else np.concatenate(parts)
     else:
         got = reader[rows]
     return got.astype(object) if h5py.check_string_dtype(ds.dtype) else got
