@@ -50,7 +50,8 @@ def run_size(args, n: int, folder: Path) -> list[dict]:
     for impl in IMPLS:
         if impl == "reference" and n > args.reference_max:
             continue
-        for kind in (k for k in kinds_of(impl) if k in args.kinds):
+        wanted = args.reference_kinds or args.kinds if impl == "reference" else args.kinds
+        for kind in (k for k in kinds_of(impl) if k in wanted):
             result = worker({**base, "kind": kind, "impl": impl})
             rows.append(dict(n=n, impl=impl, kind=kind, **result))
             print(json.dumps(rows[-1]), flush=True)
@@ -114,6 +115,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--gather-batches", type=int, default=20_000)
     p.add_argument("--stream-memory-mib", type=float, default=256.0, help="--max-memory of the streamed epoch")
     p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="measurements to take")
+    p.add_argument("--reference-kinds", nargs="+", default=None, choices=KINDS,
+                   help="measurements of the reference (default: --kinds)")
     p.add_argument("--reference-max", type=int, default=300_000, help="largest N the reference runs at")
     p.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scale.json"))
