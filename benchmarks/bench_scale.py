@@ -105,6 +105,15 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def earlier_rows(path: Path) -> list[dict]:
+    """The measurements of an earlier run: its JSON's rows, or the JSON lines it printed (a run cut short)."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        return json.loads(text)["rows"]
+    lines = (json.loads(line) for line in text.splitlines() if line.startswith("{"))
+    return [row for row in lines if "kind" in row and "n" in row]
+
+
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
@@ -118,6 +127,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--reference-kinds", nargs="+", default=None, choices=KINDS,
                    help="measurements of the reference (default: --kinds)")
     p.add_argument("--reference-max", type=int, default=300_000, help="largest N the reference runs at")
+    p.add_argument("--combine", nargs="+", default=None, metavar="FILE",
+                   help="no measuring: join earlier runs (their JSON, or the JSON lines they printed) into --out/--plot")
     p.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scale.json"))
     p.add_argument("--plot", default=str(ROOT / "benchmarks" / "results" / "scale.png"))
@@ -130,9 +141,12 @@ def main(argv=None) -> list[dict]:
     import torch
 
     args = parse(argv)
-    scratch = Path(args.dir or tempfile.mkdtemp(prefix="sgmft-scale-"))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    rows = [row for n in args.sizes for row in run_size(args, n, scratch / f"n{n}")]
+    if args.combine:
+        rows = [row for file in args.combine for row in earlier_rows(Path(file))]
+    else:
+        scratch = Path(args.dir or tempfile.mkdtemp(prefix="sgmft-scale-"))
+        rows = [row for n in args.sizes for row in run_size(args, n, scratch / f"n{n}")]
     result = dict(commit=commit, machine=describe(torch.device("cpu")), settings=vars(args), rows=rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

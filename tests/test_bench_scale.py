@@ -50,6 +50,11 @@ def test_benchmark_runs_both_implementations_on_the_same_rows(tmp_path, monkeypa
     lines = bench_scale.table(rows)
     assert any(line.startswith("| 700 | commit seconds |") for line in lines)
     assert not (tmp_path / "scratch" / "n700").exists()
+    printed = tmp_path / "run.log"  # a run cut short leaves only the JSON lines it printed
+    printed.write_text("\n".join(json.dumps(r) for r in rows[:3]) + "\nnoise\n")
+    joined = bench_scale.main(["--combine", str(out), str(printed), "--out", str(tmp_path / "j.json"),
+                               "--plot", str(tmp_path / "j.png")])
+    assert joined == rows + rows[:3]
 
 
 def test_reference_commit_keeps_each_id_once_in_manifest_order(tmp_path):
