@@ -15,7 +15,7 @@ from sgmft_cache import load_skipped, load_split
 
 REPO = Path(__file__).resolve().parents[1]
 READ = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     from pipeline.extract.images import ImageProblem, read_image
     reasons = {}
     for path in sys.argv[1:]:
@@ -24,7 +24,9 @@ READ = textwrap.dedent("""
             reasons[path] = None
         except ImageProblem as e:
             reasons[path] = str(e)
-    reasons["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process's own peak; ru_maxrss would carry over the forking pytest's peak across exec
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    reasons["peak_rss_mb"] = int(hwm.split()[1]) / 1024
     print(json.dumps(reasons))
 """)
 
