@@ -5,7 +5,10 @@ two never drift apart; the configs also check the values, and a bad one is one l
 """
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import re
 import sys
 from typing import Annotated, Optional
 
@@ -39,7 +42,8 @@ def opt(cls: type, name: str, *decls: str, **kw) -> typer.models.OptionInfo:
 
 
 def friendly_errors(command):
-    """Show a user-fixable error as one line on stderr and exit 2; never a traceback for those."""
+    """Show a user-fixable error as one line on stderr and exit 2, a file-system or HDF5 error (disk full,
+    read-only, permission) as one line saying what and where and exit 1; never a traceback for those."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -53,8 +57,30 @@ def friendly_errors(command):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except OSError as e:  # h5py raises its file errors as OSError too
+            typer.echo(f"error: {os_error_line(e)}", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+OS_HINTS = {errno.ENOSPC: "the disk is full: free space or write elsewhere", errno.EDQUOT: "over the disk quota: "
+            "free space or write elsewhere", errno.EROFS: "a read-only file system: write elsewhere",
+            errno.EACCES: "no permission: make it writable or write elsewhere", errno.EPERM: "not permitted: make it "
+            "writable or write elsewhere", errno.EFBIG: "larger than this file system or the file size limit allows"}
+
+
+def os_error_line(e: OSError) -> str:
+    """"<where>: <what> (<hint>)" for an OSError of Python's (errno, filename) or of h5py (both in the message)."""
+    text = str(e).replace("\n", " ")
+    named = re.search(r"(?:file)?name = '([^']*)'", text)
+    number = re.search(r"errno = (\d+)", text)
+    code = e.errno or (int(number[1]) if number else None)
+    where = e.filename or (named[1] if named else "")
+    what = e.strerror or (os.strerror(code) if code else text[:300])
+    hint = OS_HINTS.get(code)
+    line = f"{where}: {what}" if where else what
+    return f"{line} ({hint})" if hint else line
 
 
 E, F, P, R, D = ExtractConfig, FitConfig, PredictConfig, ReportConfig, DemoConfig

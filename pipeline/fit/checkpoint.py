@@ -1,18 +1,22 @@
 """The best checkpoint of a run: head weights plus everything needed to use them on their own."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
 
 from sgmft_cache import SgmftError
 from pipeline.head import HeadConfig, SGMFTHead
-from pipeline.rundir import CHECKPOINT, RunDir
+from pipeline.rundir import CHECKPOINT, RunDir, write_bytes
 
 
 def save_checkpoint(path: Path, head: SGMFTHead, state: dict, info: dict) -> None:
-    """`info` carries labels, cache fingerprint, encoder model, variant and fit config."""
-    torch.save({"head_config": head.cfg.to_dict(), "state_dict": state, **info}, path)
+    """`info` carries labels, cache fingerprint, encoder model, variant and fit config. Serialised in memory, then
+    written whole (a full disk is an OSError and leaves no truncated checkpoint)."""
+    buffer = io.BytesIO()
+    torch.save({"head_config": head.cfg.to_dict(), "state_dict": state, **info}, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[SGMFTHead, dict]:
