@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import sys
+import warnings
 from typing import Annotated, Optional
 
 import typer
@@ -47,10 +48,13 @@ def friendly_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from sgmft_cache import SgmftError
+        from sgmft_cache import SgmftError, SgmftWarning
 
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("default", SgmftWarning)
+                warnings.showwarning = _one_line_warning  # the library's warnings, one line each on stderr
+                return command(*args, **kwargs)
         except SgmftError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
@@ -62,6 +66,10 @@ def friendly_errors(command):
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    typer.echo(f"warning: {message}", err=True)
 
 
 OS_HINTS = {errno.ENOSPC: "the disk is full: free space or write elsewhere", errno.EDQUOT: "over the disk quota: "

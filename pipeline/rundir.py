@@ -263,7 +263,7 @@ class RunDir:
             w = csv.writer(f)
             w.writerow(["id", "label", "pred"])
             for i, t, p in zip(ids, y_true, pred):
-                w.writerow([i, labels[t], labels[p]])
+                w.writerow([spreadsheet_safe(i), labels[t], labels[p]])
         with naming(self.file(TEST_OUTPUTS)):
             self._write_outputs(ids, y_true, pred, scores, fusion, labels)
         return pred
@@ -356,6 +356,14 @@ def disagreement(config: RunConfig, labels, fingerprint: str, run_id: str = "", 
 def write_json(path: Path, obj: Mapping) -> None:
     """Write JSON under a temporary name and rename, so a reader never sees half a file."""
     write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading ' (OWASP's advice)."""
+    return f"'{text}" if str(text).startswith(FORMULA_STARTS) else str(text)
 
 
 @contextlib.contextmanager

@@ -30,7 +30,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # a truncated or foreign file
         raise SgmftError(f"{path}: not a readable sgmft checkpoint ({type(e).__name__}: {e})") from None
-    head = SGMFTHead(HeadConfig.from_dict(ckpt["head_config"])).to(device)
+    try:
+        cfg = HeadConfig.from_dict(ckpt["head_config"])  # checked before any weight is allocated
+    except (KeyError, TypeError, ValueError) as e:
+        raise SgmftError(f"{path}: not a checkpoint sgmft wrote ({type(e).__name__}: {e})") from None
+    head = SGMFTHead(cfg).to(device)
     head.load_state_dict(ckpt["state_dict"])
     head.eval()
     info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "head_config")}

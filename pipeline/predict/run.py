@@ -2,9 +2,10 @@
 
 Stage one runs for the new posts with the run's encoder and preprocessing (refused when the
 fingerprint differs from the run's cache), then the run's head or probe. The CSV has one row per
-manifest row, in its order: `id`, `pred` (class name), `p_<class>` per class of the run, and
-`skipped_reason` — empty for predicted rows; for a row that could not be encoded (missing image,
-empty text, ...) pred and the probabilities are empty and the reason says why.
+manifest row, in its order: `id` (a leading ' where it starts like a spreadsheet formula), `pred`
+(class name), `p_<class>` per class of the run, and `skipped_reason` — empty for predicted rows; for
+a row that could not be encoded (missing image, empty text, ...) pred and the probabilities are
+empty and the reason says why.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pipeline.predict.config import PredictConfig
 from pipeline.predict.features import (cached_features, checked_plan, encode_new_posts, extract_config,
                                        new_posts)
 from pipeline.predict.trained import TrainedRun, load_trained_run
-from pipeline.rundir import write_bytes
+from pipeline.rundir import spreadsheet_safe, write_bytes
 
 PROB_PREFIX = "p_"
 
@@ -77,8 +78,14 @@ def predict(cfg: PredictConfig) -> PredictSummary:
     extraction, replaced = encode_new_posts(ecfg, manifest, plan)
     data, skipped = cached_features(ecfg.cache)
     table = prediction_table([p.id for p in manifest.posts], data.ids, run.probabilities(data), skipped, run.labels)
-    write_bytes(out, table.to_csv(index=False, float_format="%.6f").encode("utf-8"))  # whole, or not at all
+    write_predictions(out, table)
     return PredictSummary(out, Path(ecfg.cache), run, table, extraction, replaced, time.perf_counter() - start)
+
+
+def write_predictions(out: Path, table: pd.DataFrame) -> None:
+    """The CSV, whole or not at all; ids a spreadsheet would run as formulas (=, +, -, @) get a leading '."""
+    csv = table.assign(id=table["id"].map(spreadsheet_safe)).to_csv(index=False, float_format="%.6f")
+    write_bytes(out, csv.encode("utf-8"))
 
 
 def check_writable(path: Path, what: str, option: str) -> None:
