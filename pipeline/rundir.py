@@ -29,7 +29,10 @@ CHECKPOINT, PROBE_WEIGHTS, C_SEARCH = "checkpoint.pt", "probe.npz", "c_search.cs
 PREDICTIONS, TEST_OUTPUTS = "predictions.csv", "test_outputs.npz"
 GUIDANCE = "guidance.json"  # a head run's similarity diagnostics (pipeline/head/diagnostics.py)
 RUNS = "runs"  # fit's default runs folder, beside the cache
-EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+# The train figures are running means over the epoch of each batch's loss and accuracy taken before that
+# batch's update (what training saw), not a pass of the epoch's final weights over train: hence "running".
+EPOCH_FIELDS = ("epoch", "running_train_loss", "running_train_accuracy", "val_loss", "val_accuracy", "seconds")
+LEGACY_EPOCH_FIELDS = {"train_loss": "running_train_loss", "train_accuracy": "running_train_accuracy"}  # before 11
 DEFAULT_RUNS = str(Path(DEFAULT_CACHE).parent / RUNS)  # where report looks when given nothing
 RUN_FILES = (CONFIG, METRICS, EPOCHS, CHECKPOINT, PROBE_WEIGHTS, C_SEARCH, PREDICTIONS, TEST_OUTPUTS, GUIDANCE)
 
@@ -315,7 +318,7 @@ class RunDir:
         path = self.file(EPOCHS)
         if not path.exists():
             return None
-        table = pd.read_csv(path)
+        table = pd.read_csv(path).rename(columns=LEGACY_EPOCH_FIELDS)
         if "epoch" not in table or not all(pd.api.types.is_numeric_dtype(t) for t in table.dtypes):
             raise ValueError(f"{EPOCHS} is not a table of numbers with an epoch column")
         return table if len(table) else None

@@ -74,8 +74,8 @@ class HeadTrainer:
 
             train_loss, train_acc = train_epoch(head, opt, train, cfg.batch_size, generator, on_step)
             ev = evaluate(head, val)
-            log.append(dict(epoch=epoch, train_loss=train_loss, train_accuracy=train_acc, val_loss=ev.loss,
-                            val_accuracy=ev.accuracy, seconds=time.perf_counter() - start))
+            log.append(dict(epoch=epoch, running_train_loss=train_loss, running_train_accuracy=train_acc,
+                            val_loss=ev.loss, val_accuracy=ev.accuracy, seconds=time.perf_counter() - start))
             if ev.accuracy > best["val_accuracy"]:
                 best = {"val_accuracy": ev.accuracy, "epoch": epoch, "state": copy.deepcopy(head.state_dict())}
         bar.close()

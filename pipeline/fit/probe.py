@@ -11,6 +11,7 @@ from sgmft_cache import SgmftError, SplitData
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import FitData
 from pipeline.fit.trainers import Scorer, Trained
+from pipeline.head import INPUT_NORMS
 from pipeline.rundir import C_SEARCH, PROBE_WEIGHTS, RunDir
 
 C_GRID = tuple(10.0**k for k in range(-2, 5))  # inverse L2 strength; l2-normalised inputs need large C
@@ -18,7 +19,11 @@ SPLITS = ("train", "val", "test")
 
 
 def probe_features(split: SplitData, input_norm: str) -> np.ndarray:
-    """[text; image] per post, each half on the unit sphere when input_norm is "l2" (the head's default)."""
+    """[text; image] per post, each half on the unit sphere when input_norm is "l2" (the head's default).
+
+    An input_norm outside INPUT_NORMS is refused as SGMFTHead refuses it, not read as raw features."""
+    if input_norm not in INPUT_NORMS:
+        raise ValueError(f"unknown input_norm {input_norm!r}; use one of {', '.join(INPUT_NORMS)}")
     text, image = split.text.numpy().astype(np.float64), split.image.numpy().astype(np.float64)
     if input_norm == "l2":
         unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # noqa: E731
