@@ -5,8 +5,12 @@ two never drift apart; the configs also check the values, and a bad one is one l
 """
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import re
 import sys
+import warnings
 from typing import Annotated, Optional
 
 import typer
@@ -39,22 +43,52 @@ def opt(cls: type, name: str, *decls: str, **kw) -> typer.models.OptionInfo:
 
 
 def friendly_errors(command):
-    """Show a user-fixable error as one line on stderr and exit 2; never a traceback for those."""
+    """Show a user-fixable error as one line on stderr and exit 2, a file-system or HDF5 error (disk full,
+    read-only, permission) as one line saying what and where and exit 1; never a traceback for those."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from sgmft_cache import SgmftError
+        from sgmft_cache import SgmftError, SgmftWarning
 
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("default", SgmftWarning)
+                warnings.showwarning = _one_line_warning  # the library's warnings, one line each on stderr
+                return command(*args, **kwargs)
         except SgmftError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except OSError as e:  # h5py raises its file errors as OSError too
+            typer.echo(f"error: {os_error_line(e)}", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+OS_HINTS = {errno.ENOSPC: "the disk is full: free space or write elsewhere", errno.EDQUOT: "over the disk quota: "
+            "free space or write elsewhere", errno.EROFS: "a read-only file system: write elsewhere",
+            errno.EACCES: "no permission: make it writable or write elsewhere", errno.EPERM: "not permitted: make it "
+            "writable or write elsewhere", errno.EFBIG: "larger than this file system or the file size limit allows"}
+
+
+def os_error_line(e: OSError) -> str:
+    """"<where>: <what> (<hint>)" for an OSError of Python's (errno, filename) or of h5py (both in the message)."""
+    text = str(e).replace("\n", " ")
+    named = re.search(r"(?:file)?name = '([^']*)'", text)
+    number = re.search(r"errno = (\d+)", text)
+    code = e.errno or (int(number[1]) if number else None)
+    where = e.filename or (named[1] if named else "")
+    what = e.strerror or (os.strerror(code) if code else text[:300])
+    hint = OS_HINTS.get(code)
+    line = f"{where}: {what}" if where else what
+    return f"{line} ({hint})" if hint else line
 
 
 E, F, P, R, D = ExtractConfig, FitConfig, PredictConfig, ReportConfig, DemoConfig

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "CacheError": "errors", "SgmftError": "errors", "DEFAULT_CACHE": "defaults",
+    "CacheError": "errors", "SgmftError": "errors", "SgmftWarning": "errors", "DEFAULT_CACHE": "defaults",
     "SPLITS": "layout", "UNLABELED": "layout", "CacheMeta": "layout", "Rows": "layout",
     "DEFAULT_CHUNK_ROWS": "defaults", "Provenance": "provenance", "legacy_placeholder": "provenance",
     "merge_caches": "merge", "check_disjoint": "validation", "split_ids": "reader",

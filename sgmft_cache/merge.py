@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 
 from sgmft_cache import identity, layout as L, lock, postshape as P
+from sgmft_cache.diskfile import built_in_memory
 from sgmft_cache.errors import CacheError
 
 
@@ -66,7 +67,7 @@ def write_cache_atomically(
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(dest, os.getpid())
     try:
-        with h5py.File(tmp, "w") as out:
+        with built_in_memory(tmp) as out:  # a full disk is one OSError here, never an HDF5 crash
             L.write_meta(out, meta)
             if keep_from is not None and keep_from.exists():
                 with h5py.File(keep_from, "r") as old:
@@ -77,8 +78,10 @@ def write_cache_atomically(
                 L.write_rows(out.create_group(split), rows)
             L.stamp_version(out)
             identity.stamp(out, meta.labels)  # what the rows mean, beside how they were made
-        _fsync(tmp)
         os.replace(tmp, dest)
+    except OSError as e:  # name the cache, not its temporary copy
+        raise OSError(e.errno, f"{e.strerror or e} (writing its new copy {tmp.name}; the cache is unchanged)",
+                      str(dest)) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -103,14 +106,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_split_rows(path: Path, split: str) -> L.Rows | None:

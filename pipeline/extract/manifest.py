@@ -92,7 +92,10 @@ def _read_table(path: Path) -> pd.DataFrame:
         if kind == "JSONL":
             return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
         return pd.read_parquet(path)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+    except UnicodeDecodeError as e:
+        raise SgmftError(f"{path}: cannot be read as {kind}: not UTF-8 text (byte {e.start}: {e.reason}; GBK and "
+                         "UTF-16 are common culprits): save it as UTF-8 and run again") from None
+    except (OSError, ValueError, pd.errors.ParserError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise SgmftError(f"{path}: cannot be read as {kind} ({first})") from None
 

@@ -22,9 +22,12 @@ from pipeline.rundir import CHECKPOINT, RunDir
 def head_config(cfg: FitConfig, embed_dim: int, num_classes: int) -> HeadConfig:
     if embed_dim % cfg.heads:
         raise SgmftError(f"--heads {cfg.heads} does not divide the cache's embed_dim {embed_dim}")
-    base = HeadConfig(embed_dim=embed_dim, num_classes=num_classes, heads=cfg.heads, ffn_hidden=cfg.ffn_hidden,
-                      input_norm=cfg.input_norm)
-    return variant_config(cfg.variant, base)
+    try:
+        base = HeadConfig(embed_dim=embed_dim, num_classes=num_classes, heads=cfg.heads, ffn_hidden=cfg.ffn_hidden,
+                          input_norm=cfg.input_norm)
+        return variant_config(cfg.variant, base)
+    except ValueError as e:  # widths beyond HeadConfig's bounds
+        raise SgmftError(f"{e} (--heads, --ffn-hidden and the cache's embed_dim set it)") from None
 
 
 class HeadTrainer:

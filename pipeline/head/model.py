@@ -32,7 +32,7 @@ class SGMFTHead(nn.Module):
     def normalise(self, t: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The features as the SIM and the fusion see them (HeadConfig.input_norm)."""
         if self.cfg.input_norm == "l2":
-            return F.normalize(t, dim=-1), F.normalize(v, dim=-1)
+            return _unit(t), _unit(v)
         return t, v
 
     def fuse(self, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -47,3 +47,10 @@ class SGMFTHead(nn.Module):
     def forward(self, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Class logits [B, num_classes]; softmax and cross-entropy (eqs. 18-19) belong to the loss."""
         return self.classifier(self.fuse(t, v))
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """x / ‖x‖ over the last axis, scaled by its largest entry first: ‖x‖² of features near 1e37 overflows
+    float32 and would make every vector zero."""
+    scale = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    return F.normalize(x / scale, dim=-1)

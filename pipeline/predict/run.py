@@ -2,12 +2,14 @@
 
 Stage one runs for the new posts with the run's encoder and preprocessing (refused when the
 fingerprint differs from the run's cache), then the run's head or probe. The CSV has one row per
-manifest row, in its order: `id`, `pred` (class name), `p_<class>` per class of the run, and
-`skipped_reason` — empty for predicted rows; for a row that could not be encoded (missing image,
-empty text, ...) pred and the probabilities are empty and the reason says why.
+manifest row, in its order: `id` (a leading ' where it starts like a spreadsheet formula), `pred`
+(class name), `p_<class>` per class of the run, and `skipped_reason` — empty for predicted rows; for
+a row that could not be encoded (missing image, empty text, ...) pred and the probabilities are
+empty and the reason says why.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -16,12 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sgmft_cache import SgmftError
 from pipeline.device import resolve_device
 from pipeline.extract import SplitSummary, skip_kind
 from pipeline.predict.config import PredictConfig
 from pipeline.predict.features import (cached_features, checked_plan, encode_new_posts, extract_config,
                                        new_posts)
 from pipeline.predict.trained import TrainedRun, load_trained_run
+from pipeline.rundir import spreadsheet_safe, write_bytes
 
 PROB_PREFIX = "p_"
 
@@ -65,16 +69,35 @@ def predict(cfg: PredictConfig) -> PredictSummary:
     """Predict every post of cfg.data with the run in cfg.run; write cfg.out_path(); return what happened."""
     start = time.perf_counter()
     run = load_trained_run(cfg.run, resolve_device(cfg.device))
+    out = cfg.out_path()
+    check_writable(out, "the predictions", "--out")  # before any post is encoded
+    check_writable(cfg.cache_path(), "the new posts' feature cache", "--cache")
     ecfg = extract_config(run, cfg)
     manifest = new_posts(cfg.data, run.labels)
     plan = checked_plan(run, ecfg, manifest)  # before any model loads
     extraction, replaced = encode_new_posts(ecfg, manifest, plan)
     data, skipped = cached_features(ecfg.cache)
     table = prediction_table([p.id for p in manifest.posts], data.ids, run.probabilities(data), skipped, run.labels)
-    out = cfg.out_path()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False, float_format="%.6f")
+    write_predictions(out, table)
     return PredictSummary(out, Path(ecfg.cache), run, table, extraction, replaced, time.perf_counter() - start)
+
+
+def write_predictions(out: Path, table: pd.DataFrame) -> None:
+    """The CSV, whole or not at all; ids a spreadsheet would run as formulas (=, +, -, @) get a leading '."""
+    csv = table.assign(id=table["id"].map(spreadsheet_safe)).to_csv(index=False, float_format="%.6f")
+    write_bytes(out, csv.encode("utf-8"))
+
+
+def check_writable(path: Path, what: str, option: str) -> None:
+    """`path`'s folder exists (made if need be) and takes a new file, or one SgmftError saying so."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise SgmftError(f"{folder}: cannot write {what} here ({e.strerror or e}); make it writable or pass "
+                         f"{option} elsewhere") from None
 
 
 def prediction_table(order: list[str], ids: list[str], probs: np.ndarray, skipped: dict[str, str],
