@@ -16,7 +16,7 @@ from pipeline.fit.loop import Batches, adam, evaluate, head_outputs, train_epoch
 from pipeline.fit.trainers import Scorer, Trained
 from pipeline.head import HeadConfig, SGMFTHead, measure_guidance, variant_config
 from pipeline.progress import progress
-from pipeline.rundir import RunDir
+from pipeline.rundir import CHECKPOINT, RunDir
 
 
 def head_config(cfg: FitConfig, embed_dim: int, num_classes: int) -> HeadConfig:
@@ -47,7 +47,7 @@ class HeadTrainer:
         meta, cfg = self.data.meta, self.cfg
         info = dict(labels=list(meta.labels), cache_fingerprint=meta.fingerprint, encoder=meta.model,
                     variant=cfg.variant, seed=cfg.seed, epoch=best["epoch"], fit_config=cfg.to_dict(),
-                    extraction=meta.record())
+                    extraction=meta.record(), run_id=run.run_id)
         save_checkpoint(run.checkpoint, self.head, best["state"], info)
         return Trained(best["val_accuracy"], f"epoch {best['epoch']}", dict(best_epoch=best["epoch"], epochs=cfg.epochs),
                        test.logits, test.fusion)
@@ -71,8 +71,8 @@ class HeadTrainer:
 
             train_loss, train_acc = train_epoch(head, opt, train, cfg.batch_size, generator, on_step)
             ev = evaluate(head, val)
-            log.append(dict(epoch=epoch, train_loss=train_loss, train_accuracy=train_acc, val_loss=ev.loss,
-                            val_accuracy=ev.accuracy, seconds=time.perf_counter() - start))
+            log.append(dict(epoch=epoch, running_train_loss=train_loss, running_train_accuracy=train_acc,
+                            val_loss=ev.loss, val_accuracy=ev.accuracy, seconds=time.perf_counter() - start))
             if ev.accuracy > best["val_accuracy"]:
                 best = {"val_accuracy": ev.accuracy, "epoch": epoch, "state": copy.deepcopy(head.state_dict())}
         bar.close()
@@ -80,7 +80,9 @@ class HeadTrainer:
 
     @staticmethod
     def scorer(run: RunDir, device: torch.device) -> Scorer:
-        head, _ = load_checkpoint(run.checkpoint, device)
+        head, info = load_checkpoint(run.checkpoint, device)
+        run.check_trained(info.get("labels", ()), str(info.get("cache_fingerprint", "")), str(info.get("run_id", "")),
+                          CHECKPOINT)
 
         def logits(data: SplitData) -> np.ndarray:
             return head_outputs(head, data.text, data.image, device)[0].cpu().numpy()
