@@ -94,6 +94,7 @@ class RunMetrics:
     val_size: int | None
     test_size: int | None
     device: str
+    by_kind: Mapping | None = None  # {kind: {posts, accuracy, macro_f1}} of the test posts (metrics.POST_KINDS); None in older runs
 
     def to_json(self) -> dict:
         flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scores", "selection")}

@@ -18,7 +18,10 @@ SPLITS = ("train", "val", "test")
 
 
 def probe_features(split: SplitData, input_norm: str) -> np.ndarray:
-    """[text; image] per post, each half on the unit sphere when input_norm is "l2" (the head's default)."""
+    """[text; image] per post, each half on the unit sphere when input_norm is "l2" (the head's default).
+
+    A version-2 cache's post without a text (or an image) has zeros there, and they stay zeros: the probe reads
+    the first image and the text as the cache holds them, with no placeholder (the head's learned one is its own)."""
     text, image = split.text.numpy().astype(np.float64), split.image.numpy().astype(np.float64)
     if input_norm == "l2":
         unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # noqa: E731
