@@ -135,3 +135,29 @@ def guidance_figure(names: list[str], peaks: tuple[list[float], list[float]], ra
     axes[0].invert_yaxis()
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def kinds_figure(names: list[str], kinds: tuple[str, ...], accuracy: list[list[tuple[float, float] | None]],
+                 path: Path, title: str) -> Path:
+    """Grouped bars: test accuracy % (mean, std) of each variant (a group) on each post kind (a colour); a kind
+    without test posts gets no bar and a '—' at its place."""
+    plt = _plt()
+    y = np.arange(len(names))
+    height = 0.8 / len(kinds)
+    fig, ax = plt.subplots(figsize=(8, max(3.5, 0.6 * len(names) * len(kinds) / 2 + 1.5)))
+    cmap = plt.get_cmap("tab10")
+    for j, kind in enumerate(kinds):
+        at = y - 0.4 + (j + 0.5) * height
+        for yy, cell in zip(at, (row[j] for row in accuracy)):
+            if cell is None:
+                ax.text(1, yy, "—", va="center", fontsize=8, color=cmap(j))
+                continue
+            ax.barh(yy, cell[0], xerr=np.nan_to_num(cell[1]), height=height, color=cmap(j), capsize=2)
+        ax.barh([], [], color=cmap(j), label=kind)  # one legend entry per kind
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("test accuracy %")
+    ax.set_title(title)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.05), ncol=len(kinds), fontsize=8, frameon=False)
+    return _save(fig, path)
