@@ -140,6 +140,39 @@ def missing_image_features(labels: np.ndarray, dim: int, noise: float, rng: np.r
                 has_text=np.ones(n, bool), has_image=has_image)
 
 
+def one_modality_features(labels: np.ndarray, dim: int, noise: float, rng: np.random.Generator,
+                          means: tuple[np.ndarray, np.ndarray], missing: float) -> dict:
+    """The class in both the text (means[0][c] + noise) and the one image (means[1][c] + noise); a share `missing`
+    of the posts lacks one of them (text or image, evenly): zeros there and its mask false."""
+    n = len(labels)
+    text = means[0][labels] + noise * rng.standard_normal((n, dim))
+    image = means[1][labels] + noise * rng.standard_normal((n, dim))
+    lose = rng.random(n) < missing
+    image_goes = rng.random(n) < 0.5
+    has_text, has_image = ~(lose & ~image_goes), ~(lose & image_goes)
+    text, image = (np.where(m[:, None], x, 0.0).astype(np.float32) for m, x in ((has_text, text), (has_image, image)))
+    return dict(text=text, image=image, images=image[has_image], image_offsets=np.concatenate([[0], np.cumsum(has_image)]),
+                has_text=has_text, has_image=has_image)
+
+
+def make_one_modality_cache(path: str | Path, *, sizes: dict[str, int] | None = None, missing: dict[str, float] | None = None,
+                            dim: int = 16, noise: float = 1.0, classes: tuple[str, ...] = CLASSES,
+                            seed: int = 0) -> CacheMeta:
+    """A version-2 cache of `one_modality_features`; `missing` (split -> share, default test 0.6) says which splits
+    have posts with one modality only — by default train has none, so only modality dropout shows the head those."""
+    rng = np.random.default_rng(seed)
+    means = (rng.standard_normal((len(classes), dim)), rng.standard_normal((len(classes), dim)))
+    missing = {"test": 0.6} if missing is None else missing
+    meta = _meta(dim, classes, f"synthetic-one-modality-d{dim}-n{noise}-s{seed}",
+                 "synthetic features: class in both text and image; some posts lack one of them; no encoder")
+    sizes = sizes or {"train": 700, "test": 210}
+    for split, n in sizes.items():  # one split at a time: each has its own share of one-modality posts
+        features = lambda labels, rng, p=missing.get(split, 0.0): one_modality_features(  # noqa: E731
+            labels, dim, noise, rng, means, p)
+        _write(path, meta, {split: n}, features, rng, "float32")
+    return meta
+
+
 def make_image_set_cache(path: str | Path, *, sizes: dict[str, int] | None = None, dim: int = 16, images: int = 3,
                          noise: float = 0.3, classes: tuple[str, ...] = CLASSES, seed: int = 0) -> CacheMeta:
     """A version-2 cache of `image_set_features`: a first-image model is at chance, one that reads the set is not."""

@@ -10,7 +10,7 @@ import torch
 from pipeline.fit import FitConfig, fit, load_cached_splits
 from pipeline.fit.run import load_scorer
 from pipeline.metrics import IMAGE_ONLY, POST_KINDS, SEVERAL_IMAGES, TEXT_AND_IMAGE, TEXT_ONLY
-from pipeline.synthetic import make_image_set_cache, make_missing_image_cache
+from pipeline.synthetic import make_image_set_cache, make_missing_image_cache, make_one_modality_cache
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -81,6 +81,20 @@ def test_modality_dropout_is_recorded_seeded_and_changes_training(missing_image_
     assert config["fit"]["modality_dropout"] == 0.5
     log = lambda r: (r.run_dir / "epochs.csv").read_text().splitlines()[1].split(",")[1:3]  # noqa: E731
     assert log(a) == log(b) and log(a) != log(c)
+
+
+def test_modality_dropout_trains_one_head_for_posts_that_lack_a_modality(tmp_path):
+    """Train has only posts with both (the class in each); 60 % of the test posts lack one of them. Dropout is
+    what shows the head a lone modality — and its placeholder — before test."""
+    make_one_modality_cache(tmp_path / "feats.h5", sizes={"train": 420, "test": 210}, dim=D, seed=0)
+    cache = str(tmp_path / "feats.h5")
+    alone = lambda r: np.mean([r.metrics["by_kind"][k]["accuracy"] for k in (TEXT_ONLY, IMAGE_ONLY)])  # noqa: E731
+    without = run(cache, "sgmft", tmp_path / "p0")
+    dropout = run(cache, "sgmft", tmp_path / "p5", modality_dropout=0.5)
+    kinds = dropout.metrics["by_kind"]
+    assert kinds[TEXT_ONLY]["posts"] > 40 and kinds[IMAGE_ONLY]["posts"] > 40
+    assert alone(dropout) > 0.7 and alone(dropout) > alone(without) + 0.1, (alone(dropout), alone(without))
+    assert kinds[TEXT_AND_IMAGE]["accuracy"] > 0.85  # the posts with both stay well read
 
 
 def test_bad_modality_dropout_and_max_images_are_refused():
