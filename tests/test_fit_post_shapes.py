@@ -104,3 +104,18 @@ def test_bad_modality_dropout_and_max_images_are_refused():
         FitConfig(modality_dropout=1.0)
     with pytest.raises(SgmftError, match="--max-images"):
         FitConfig(max_images=0)
+
+
+def test_a_checkpoint_from_before_the_placeholders_still_loads(image_set_runs, tmp_path):
+    from pipeline.fit import load_checkpoint
+    from sgmft_cache import SgmftError
+
+    saved = torch.load(image_set_runs["sgmft"].run_dir / "checkpoint.pt", weights_only=True)
+    old = {**saved, "state_dict": {k: v for k, v in saved["state_dict"].items() if not k.startswith("inputs.")}}
+    torch.save(old, tmp_path / "old.pt")
+    head, info = load_checkpoint(tmp_path / "old.pt")
+    assert info["variant"] == "sgmft" and head.inputs.text_placeholder.shape == (D,)
+    broken = {**saved, "state_dict": {k: v for k, v in saved["state_dict"].items() if not k.startswith("classifier.")}}
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(SgmftError, match="does not fit its own head config"):
+        load_checkpoint(tmp_path / "broken.pt")
