@@ -84,6 +84,7 @@ def extract(
     threads: Annotated[int, opt(E, "threads")] = E.threads,
     chunk_rows: Annotated[int, opt(E, "chunk_rows")] = E.chunk_rows,
     max_pixels: Annotated[int, opt(E, "max_pixels")] = E.max_pixels,
+    max_images: Annotated[int, opt(E, "max_images")] = E.max_images,
     overwrite: Annotated[bool, opt(E, "overwrite", "--overwrite")] = E.overwrite,
     quiet: Annotated[bool, opt(E, "quiet", "--quiet", "-q")] = E.quiet,
     dist_timeout: Annotated[float, opt(E, "dist_timeout")] = E.dist_timeout,
@@ -92,7 +93,8 @@ def extract(
 
     Resumable: rows already in the cache are not encoded again.
 
-    Rows that cannot be encoded (broken image, empty text) are listed in the cache with their reason.
+    A post is kept with whatever it has that is usable: its text, its images (up to --max-images), or both.
+    Rows with neither are listed in the cache with their reason; so are pictures left out of kept posts.
 
     Several GPUs or machines: torchrun --nproc-per-node N --no-python sgmft extract ... (see the README).
     """
@@ -103,7 +105,8 @@ def extract(
                         seed=seed, test_fraction=test_fraction, stopwords=stopwords, extra_stopwords=extra_stopwords,
                         context_length=context_length, empty_text=empty_text, device=device, precision=precision,
                         batch_size=batch_size, workers=workers, threads=threads, chunk_rows=chunk_rows,
-                        max_pixels=max_pixels, overwrite=overwrite, quiet=quiet, dist_timeout=dist_timeout)
+                        max_pixels=max_pixels, max_images=max_images, overwrite=overwrite, quiet=quiet,
+                        dist_timeout=dist_timeout)
     typer.echo(run_extract(cfg).text())
 
 
