@@ -84,6 +84,7 @@ def extract(
     threads: Annotated[int, opt(E, "threads")] = E.threads,
     chunk_rows: Annotated[int, opt(E, "chunk_rows")] = E.chunk_rows,
     max_pixels: Annotated[int, opt(E, "max_pixels")] = E.max_pixels,
+    max_image_bytes: Annotated[int, opt(E, "max_image_bytes")] = E.max_image_bytes,
     max_images: Annotated[int, opt(E, "max_images")] = E.max_images,
     overwrite: Annotated[bool, opt(E, "overwrite", "--overwrite")] = E.overwrite,
     quiet: Annotated[bool, opt(E, "quiet", "--quiet", "-q")] = E.quiet,
@@ -105,8 +106,8 @@ def extract(
                         seed=seed, test_fraction=test_fraction, stopwords=stopwords, extra_stopwords=extra_stopwords,
                         context_length=context_length, empty_text=empty_text, device=device, precision=precision,
                         batch_size=batch_size, workers=workers, threads=threads, chunk_rows=chunk_rows,
-                        max_pixels=max_pixels, max_images=max_images, overwrite=overwrite, quiet=quiet,
-                        dist_timeout=dist_timeout)
+                        max_pixels=max_pixels, max_image_bytes=max_image_bytes, max_images=max_images,
+                        overwrite=overwrite, quiet=quiet, dist_timeout=dist_timeout)
     typer.echo(run_extract(cfg).text())
 
 
@@ -131,6 +132,7 @@ def fit(
     val_fraction: Annotated[float, opt(F, "val_fraction")] = F.val_fraction,
     device: Annotated[str, opt(F, "device")] = F.device,
     out: Annotated[Optional[str], opt(F, "out")] = F.out,
+    overwrite: Annotated[bool, opt(F, "overwrite", "--overwrite")] = F.overwrite,
     quiet: Annotated[bool, opt(F, "quiet", "--quiet", "-q")] = F.quiet,
 ):
     """Train the fusion head on a feature cache; pick the epoch by validation accuracy; evaluate on test.
@@ -143,7 +145,7 @@ def fit(
     cfg = FitConfig(cache=cache, variant=variant or F.variant, epochs=epochs, lr=lr, batch_size=batch_size,
                     seed=seed, heads=heads, ffn_hidden=ffn_hidden, input_norm=input_norm,
                     modality_dropout=modality_dropout, max_images=max_images, val_fraction=val_fraction,
-                    device=device, out=out, quiet=quiet)
+                    device=device, out=out, overwrite=overwrite, quiet=quiet)
     if variants is not None or seeds is not None:
         return _sweep(cfg, variant, variants, seeds)
     result = run_fit(cfg)

@@ -3,6 +3,10 @@
 A new test metric is one `SplitMetric(...)` entry in TEST_METRICS: fit and the probe compute it through
 `split_scores`, metrics.json carries it as `test_<name>`, `sgmft report` gives it a column, and the
 terminal line of a run shows it. numpy only: `sgmft fit` pays for no scikit-learn import.
+
+Which classes count: a class *counts* on a split when it is a true label or a prediction there (the
+labels scikit-learn's f1_score(average="macro") uses by default). macro-F1 is the mean F1 of the counted
+classes, and the report's per-class table marks the others "—", so the two always agree.
 """
 from __future__ import annotations
 
@@ -26,23 +30,23 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.nd
 
 
 def per_class(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
-    """precision, recall, f1, support per class id 0..num_classes-1 (0 where a ratio has no denominator)."""
+    """precision, recall, f1, support, counted per class id 0..num_classes-1 (0 where a ratio has no denominator).
+
+    `counted` is True where the class is a true label or a prediction: the classes macro-F1 averages."""
     counts = confusion(y_true, y_pred, num_classes)
     tp = np.diag(counts).astype(float)
     predicted, support = counts.sum(axis=0), counts.sum(axis=1)
     ratio = lambda a, b: np.divide(a, b, out=np.zeros(num_classes), where=b > 0)  # noqa: E731
     precision, recall = ratio(tp, predicted), ratio(tp, support)
     f1 = ratio(2 * tp, predicted + support)  # = 2PR / (P + R), 0 where the class is neither true nor predicted
-    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support, "counted": predicted + support > 0}
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
-    """Macro-F1 over the classes present in y_true or y_pred."""
-    labels = sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()))
-    labels = [c for c in labels if 0 <= c < num_classes]
-    if not labels:
-        return 0.0
-    return float(np.mean(per_class(y_true, y_pred, num_classes)["f1"][labels]))
+    """Mean F1 of the counted classes (true or predicted: per_class's `counted`); 0 when none counts."""
+    scores = per_class(y_true, y_pred, num_classes)
+    counted = scores["counted"]
+    return float(np.mean(scores["f1"][counted])) if counted.any() else 0.0
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:

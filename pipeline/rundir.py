@@ -1,7 +1,9 @@
 """The run directory of `sgmft fit`: its file names, typed records of config.json and metrics.json, writing and reading.
 
 fit and the probe write through `RunDir`; report and predict read through it. config.json is
-written first (how the run is made), metrics.json last: its presence marks a finished run.
+written first (how the run is made), metrics.json last: its presence marks a finished run. A folder
+holding another run's files is refused (or emptied of them on request), and every file a run writes
+carries its `run_id`, so a folder is never read as one run when it holds pieces of two.
 """
 from __future__ import annotations
 
@@ -10,13 +12,14 @@ import json
 import math
 import os
 import time
+import uuid
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
-from sgmft_cache import DEFAULT_CACHE, legacy_placeholder
+from sgmft_cache import DEFAULT_CACHE, SgmftError, legacy_placeholder
 from pipeline import variants
 from pipeline.metrics import TEST_ACCURACY, TEST_METRICS, softmax
 
@@ -25,8 +28,12 @@ CHECKPOINT, PROBE_WEIGHTS, C_SEARCH = "checkpoint.pt", "probe.npz", "c_search.cs
 PREDICTIONS, TEST_OUTPUTS = "predictions.csv", "test_outputs.npz"
 GUIDANCE = "guidance.json"  # a head run's similarity diagnostics (pipeline/head/diagnostics.py)
 RUNS = "runs"  # fit's default runs folder, beside the cache
-EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+# The train figures are running means over the epoch of each batch's loss and accuracy taken before that
+# batch's update (what training saw), not a pass of the epoch's final weights over train: hence "running".
+EPOCH_FIELDS = ("epoch", "running_train_loss", "running_train_accuracy", "val_loss", "val_accuracy", "seconds")
+LEGACY_EPOCH_FIELDS = {"train_loss": "running_train_loss", "train_accuracy": "running_train_accuracy"}  # before 11
 DEFAULT_RUNS = str(Path(DEFAULT_CACHE).parent / RUNS)  # where report looks when given nothing
+RUN_FILES = (CONFIG, METRICS, EPOCHS, CHECKPOINT, PROBE_WEIGHTS, C_SEARCH, PREDICTIONS, TEST_OUTPUTS, GUIDANCE)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class RunConfig:
     device: str
     trainer: Mapping = field(default_factory=dict)  # the trainer's own settings (HeadConfig, the probe's grid)
     torch: str = ""  # torch version
+    run_id: str = ""  # the run's own id, also in metrics.json and the checkpoint ("" in older runs)
+    cache_content: str = ""  # sgmft_cache.content_identity of the cache: its labels and posts ("" in older runs)
 
     @classmethod
     def of(cls, fit: Mapping, meta, **kw) -> "RunConfig":
@@ -61,7 +70,8 @@ class RunConfig:
         return {"fit": dict(self.fit), self.kind: dict(self.trainer), "device": self.device,
                 "val_source": self.val_source, "cache_fingerprint": self.fingerprint,
                 "encoder": self.extraction.get("model"), "labels": list(self.labels), "torch": self.torch,
-                "extraction": dict(self.extraction)}
+                "extraction": dict(self.extraction), "run_id": self.run_id,
+                "cache_content": self.cache_content}
 
     @classmethod
     def from_json(cls, d: Mapping) -> "RunConfig":
@@ -70,7 +80,8 @@ class RunConfig:
         return cls(fit=fit, labels=tuple(d.get("labels", ())), fingerprint=str(d.get("cache_fingerprint", "")),
                    extraction=d.get("extraction", {}), val_source=str(d.get("val_source", "")),
                    device=str(d.get("device", "")), trainer=d.get(known.trainer if known else "head", {}) or {},
-                   torch=str(d.get("torch", "")))
+                   torch=str(d.get("torch", "")), run_id=str(d.get("run_id", "")),
+                   cache_content=str(d.get("cache_content", "")))
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,8 @@ class RunMetrics:
     val_size: int | None
     test_size: int | None
     device: str
+    run_id: str = ""  # the same as config.json's ("" in older runs)
+    cache_content: str = ""  # the cache's content identity: which posts, which labels ("" in older runs)
     by_kind: Mapping | None = None  # {kind: {posts, accuracy, macro_f1}} of the test posts (metrics.POST_KINDS); None in older runs
 
     def to_json(self) -> dict:
@@ -200,15 +213,18 @@ def _fmt(x) -> str:
 
 @dataclass(frozen=True)
 class RunDir:
-    """One run's folder and every file in it."""
+    """One run's folder and every file in it; `run_id` is set when fit creates it, "" when read."""
 
     path: Path
+    run_id: str = ""
 
     @classmethod
-    def create(cls, out: str | None, cache: str, variant: str, seed: int) -> "RunDir":
-        """`out` if given, else a fresh <cache folder>/runs/<time>-<variant>-seed<seed>."""
+    def create(cls, out: str | None, cache: str, variant: str, seed: int, overwrite: bool = False) -> "RunDir":
+        """`out` if given (refused while it holds a run's files, unless `overwrite` deletes them first), else a fresh
+        <cache folder>/runs/<time>-<variant>-seed<seed>."""
         if out:
             path = Path(out)
+            claim_folder(path, overwrite)
         else:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             base = Path(cache).parent / RUNS / f"{stamp}-{variant}-seed{seed}"
@@ -217,7 +233,7 @@ class RunDir:
                 k += 1
                 path = base.with_name(f"{base.name}-{k}")
         path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        return cls(path, uuid.uuid4().hex)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -236,7 +252,7 @@ class RunDir:
 
     # writing, in the order a run writes
     def write_config(self, config: RunConfig) -> None:
-        write_json(self.file(CONFIG), config.to_json())
+        write_json(self.file(CONFIG), replace(config, run_id=self.run_id or config.run_id).to_json())
 
     def epoch_log(self) -> EpochLog:
         return EpochLog(self.file(EPOCHS))
@@ -263,7 +279,7 @@ class RunDir:
 
     def write_metrics(self, metrics: RunMetrics) -> None:
         """Written last: its presence marks a finished run."""
-        write_json(self.file(METRICS), metrics.to_json())
+        write_json(self.file(METRICS), replace(metrics, run_id=self.run_id or metrics.run_id).to_json())
 
     # reading
     def read_config(self) -> RunConfig:
@@ -271,6 +287,19 @@ class RunDir:
 
     def read_metrics(self) -> RunMetrics:
         return RunMetrics.from_json(read_json(self.file(METRICS)))
+
+    def check_trained(self, labels, fingerprint: str, run_id: str, what: str) -> None:
+        """Refuse trained weights (`what`: the checkpoint, the probe's file) not made by the run config.json describes."""
+        why = disagreement(self.read_config(), labels, fingerprint, run_id, what)
+        if why:
+            raise SgmftError(f"{self.path}: {why}: the folder mixes two runs; fit it again (--overwrite)")
+
+    def check_finished(self) -> None:
+        """Refuse a metrics.json not written by the run config.json describes."""
+        m = self.read_metrics()
+        why = disagreement(self.read_config(), m.labels, m.cache_fingerprint, m.run_id)
+        if why:
+            raise SgmftError(f"{self.path}: {why}: the folder mixes two runs; fit it again (--overwrite)")
 
     def read_guidance(self) -> Guidance | None:
         """guidance.json, or None where the run has none (the probe; runs made before it existed)."""
@@ -284,7 +313,7 @@ class RunDir:
         path = self.file(EPOCHS)
         if not path.exists():
             return None
-        table = pd.read_csv(path)
+        table = pd.read_csv(path).rename(columns=LEGACY_EPOCH_FIELDS)
         return table if len(table) else None
 
     def read_outputs(self) -> dict[str, np.ndarray] | None:
@@ -294,6 +323,30 @@ class RunDir:
             return None
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
+
+
+def claim_folder(path: Path, overwrite: bool) -> None:
+    """Refuse a folder holding a run's files, so that a new run never lies beside an old one's; `overwrite`
+    deletes those files first (other files are left alone)."""
+    if path.exists() and not path.is_dir():
+        raise SgmftError(f"--out {path}: is a file, not a folder")
+    held = [name for name in RUN_FILES if (path / name).exists()]
+    if held and not overwrite:
+        raise SgmftError(f"--out {path}: already holds a run ({', '.join(held)}); pass --overwrite to empty it, "
+                         "or choose another --out")
+    for name in held:
+        (path / name).unlink()
+
+
+def disagreement(config: RunConfig, labels, fingerprint: str, run_id: str = "", what: str = METRICS) -> str | None:
+    """Why `what` (metrics.json, the checkpoint) is not from the run config.json describes, or None."""
+    if run_id and config.run_id and run_id != config.run_id:
+        return f"{what} is from another run than {CONFIG} (run_id {run_id} vs {config.run_id})"
+    if tuple(labels) != tuple(config.labels):
+        return f"{what} has labels {list(labels)}, {CONFIG} {list(config.labels)}"
+    if fingerprint != config.fingerprint:
+        return f"{what} is for cache fingerprint {fingerprint}, {CONFIG} {config.fingerprint}"
+    return None
 
 
 def write_json(path: Path, obj: Mapping) -> None:

@@ -15,7 +15,7 @@ _EXPORTS = {
     "SplitData": "reader", "list_splits": "reader", "load_cache": "reader", "load_skipped": "reader",
     "load_dropped_images": "reader",
     "load_split": "reader", "validate": "validation",
-    "CacheWriter": "writer", "CommitSummary": "writer", "staging_dir": "writer", "write_split": "writer",
+    "content_identity": "identity", "cache_lock": "lock", "CacheWriter": "writer", "CommitSummary": "writer", "staging_dir": "writer", "write_split": "writer",
 }
 __all__ = sorted(_EXPORTS)
 

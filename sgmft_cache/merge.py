@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L, postshape as P
+from sgmft_cache import identity, layout as L, lock, postshape as P
 from sgmft_cache.errors import CacheError
 
 
@@ -76,6 +76,7 @@ def write_cache_atomically(
             for split, rows in groups.items():
                 L.write_rows(out.create_group(split), rows)
             L.stamp_version(out)
+            identity.stamp(out, meta.labels)  # what the rows mean, beside how they were made
         _fsync(tmp)
         os.replace(tmp, dest)
     finally:
@@ -130,14 +131,19 @@ def merge_caches(
     order its rows should follow (e.g. the manifest order); other splits keep source order.
     `meta` (compatible with the sources) gives `dest` its attributes; default: the first source's.
     """
-    from sgmft_cache.validation import validate
-
     sources = [Path(s) for s in sources]
     if not sources:
         raise CacheError(f"{dest}: nothing to merge")
+    with lock.cache_lock(dest):
+        return _merge(sources, Path(dest), order or {}, meta)
+
+
+def _merge(sources: list[Path], dest: Path, order: dict[str, Sequence[str]], meta: L.CacheMeta | None) -> L.CacheMeta:
+    from sgmft_cache.validation import validate
+
     metas = [validate(s) for s in sources]
-    for src, meta in zip(sources[1:], metas[1:]):
-        why = metas[0].compatible_with(meta)
+    for src, other in zip(sources[1:], metas[1:]):
+        why = metas[0].compatible_with(other)
         if why:
             raise CacheError(f"{src}: cannot be merged with {sources[0]}: {why}")
     splits: dict[str, list[L.Rows]] = {}
@@ -145,7 +151,6 @@ def merge_caches(
         with h5py.File(src, "r") as f:
             for split in f:
                 splits.setdefault(split, []).append(L.read_rows(f[split]))
-    order = order or {}
     merged = {split: merge_rows(blocks, order.get(split)) for split, blocks in splits.items()}
     meta = meta or metas[0]
     why = meta.compatible_with(metas[0])

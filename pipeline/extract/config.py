@@ -72,6 +72,8 @@ class ExtractConfig:
                               "by length within this many rows.")
     max_pixels: int = setting(PIL_MAX_PIXELS, "Larger images are skipped as 'image too large' (default: Pillow's "
                               "own limit, about 9459 x 9459).")
+    max_image_bytes: int = setting(50_000_000, "Image files larger than this many bytes are skipped unread as "
+                                   "'image file too large'.")
     overwrite: bool = setting(False, "Replace a cache made with another model, weights or preprocessing.")
     quiet: bool = setting(False, "No progress bar.")
     dist_timeout: float = setting(3600.0, "Under torchrun: seconds a rank waits for the others at a sync point.")
@@ -83,8 +85,8 @@ class ExtractConfig:
             (self.precision not in PRECISIONS, f"--precision {self.precision}: choose {', '.join(PRECISIONS)}"),
             (not 0.0 < self.test_fraction < 1.0, f"--test-fraction {self.test_fraction}: must lie between 0 and 1"),
             (not 3 <= self.context_length <= 512, f"--context-length {self.context_length}: must lie in 3..512"),
-            (min(self.batch_size, self.chunk_rows, self.max_pixels, self.max_images) < 1,
-             "--batch-size, --chunk-rows, --max-pixels and --max-images must be positive"),
+            (min(self.batch_size, self.chunk_rows, self.max_pixels, self.max_image_bytes, self.max_images) < 1,
+             "--batch-size, --chunk-rows, --max-pixels, --max-image-bytes and --max-images must be positive"),
             ((self.workers or 0) < 0, f"--workers {self.workers}: must be 0 (decode in the main process) or more"),
             (self.threads < 0, f"--threads {self.threads}: must be 0 (automatic) or more"),
             (self.dist_timeout <= 0, f"--dist-timeout {self.dist_timeout}: must be positive"),

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from pipeline.extract.images import ImageProblem, decode_rgb, read_file
+from pipeline.extract.images import MAX_BYTES, ImageProblem, decode_rgb, read_file
 from pipeline.extract.manifest import Post
 from pipeline.extract.stats import BEYOND_CAP
 
@@ -55,6 +55,7 @@ class Prepare:
     transform: Callable  # RGB image -> [3, R, R] (the encoder's cn_clip transform)
     max_pixels: int  # larger images are skipped
     empty_text: str  # "skip" or "encode"
+    max_bytes: int = MAX_BYTES  # larger image files are skipped unread
     recent: OrderedDict = field(default_factory=OrderedDict, compare=False, repr=False)  # sha1 -> pixels, this process's
 
     def __call__(self, post: Post) -> Item:
@@ -89,7 +90,7 @@ class Prepare:
     def pixels(self, path: str) -> tuple[torch.Tensor, str]:
         """The model's input for an image file, and the file's sha1. A file identical to one of the last
         RECENT_IMAGES this process read (a repost's picture) is not decoded again."""
-        data, key = read_file(path)
+        data, key = read_file(path, self.max_bytes)
         if key in self.recent:
             self.recent.move_to_end(key)
             return self.recent[key], key

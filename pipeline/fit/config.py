@@ -36,6 +36,8 @@ class FitConfig:
     device: str = setting(AUTO, "auto (cuda when present), cpu, cuda, cuda:N.", measured=False)
     out: str | None = setting(None, "Run directory; for a sweep the folder of <variant>-seed<seed> runs "
                               "(default: <cache folder>/runs/<time>-<variant>-seed<seed>).", measured=False)
+    overwrite: bool = setting(False, "Delete the run files in --out first; without it an --out holding a run is "
+                              "refused.", measured=False)
     quiet: bool = setting(False, "No progress bar.", measured=False)
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ from pipeline.fit.loop import adam, evaluate, head_outputs, train_epoch
 from pipeline.fit.trainers import Scorer, Trained
 from pipeline.head import HeadConfig, SGMFTHead, measure_guidance, variant_config
 from pipeline.progress import progress
-from pipeline.rundir import RunDir
+from pipeline.rundir import CHECKPOINT, RunDir
 
 
 def head_config(cfg: FitConfig, embed_dim: int, num_classes: int) -> HeadConfig:
@@ -49,7 +49,7 @@ class HeadTrainer:
         meta, cfg = self.data.meta, self.cfg
         info = dict(labels=list(meta.labels), cache_fingerprint=meta.fingerprint, encoder=meta.model,
                     variant=cfg.variant, seed=cfg.seed, epoch=best["epoch"], fit_config=cfg.to_dict(),
-                    extraction=meta.record())
+                    extraction=meta.record(), run_id=run.run_id)
         save_checkpoint(run.checkpoint, self.head, best["state"], info)
         return Trained(best["val_accuracy"], f"epoch {best['epoch']}", dict(best_epoch=best["epoch"], epochs=cfg.epochs),
                        test.logits, test.fusion)
@@ -74,8 +74,8 @@ class HeadTrainer:
             train_loss, train_acc = train_epoch(head, opt, train, cfg.batch_size, generator, on_step,
                                                 modality_dropout=cfg.modality_dropout)
             ev = evaluate(head, val)
-            log.append(dict(epoch=epoch, train_loss=train_loss, train_accuracy=train_acc, val_loss=ev.loss,
-                            val_accuracy=ev.accuracy, seconds=time.perf_counter() - start))
+            log.append(dict(epoch=epoch, running_train_loss=train_loss, running_train_accuracy=train_acc,
+                            val_loss=ev.loss, val_accuracy=ev.accuracy, seconds=time.perf_counter() - start))
             if ev.accuracy > best["val_accuracy"]:
                 best = {"val_accuracy": ev.accuracy, "epoch": epoch, "state": copy.deepcopy(head.state_dict())}
         bar.close()
@@ -88,6 +88,8 @@ class HeadTrainer:
     @staticmethod
     def scorer(run: RunDir, device: torch.device) -> Scorer:
         head, info = load_checkpoint(run.checkpoint, device)
+        run.check_trained(info.get("labels", ()), str(info.get("cache_fingerprint", "")), str(info.get("run_id", "")),
+                          CHECKPOINT)
         max_images = info.get("fit_config", {}).get("max_images", FitConfig.max_images)
 
         def logits(data: SplitData) -> np.ndarray:  # posts stay where they are, moved a batch at a time

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sgmft_cache import SplitData
+from sgmft_cache import SplitData, content_identity
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import CachedSplits, FitData, load_cached_splits, prepare
 from pipeline.fit.trainers import Scorer, Trained, trainer_class
@@ -26,15 +26,16 @@ def fit(cfg: FitConfig, splits: CachedSplits | None = None) -> FitResult:
     splits = splits or load_cached_splits(cfg.cache)
     data = prepare(splits, cfg.val_fraction, cfg.seed)
     trainer = trainer_class(cfg.variant)(cfg, data)  # every check, before the run directory exists
-    run = RunDir.create(cfg.out, cfg.cache, cfg.variant, cfg.seed)
+    content = content_identity(splits.path)  # which posts and labels: the report never averages two caches
+    run = RunDir.create(cfg.out, cfg.cache, cfg.variant, cfg.seed, cfg.overwrite)
     run.write_config(RunConfig.of(cfg.to_dict(), data.meta, val_source=data.val_source, device=trainer.device,
-                                  trainer=trainer.settings, torch=torch.__version__))
+                                  trainer=trainer.settings, torch=torch.__version__, cache_content=content))
     trained = trainer.train(run)
-    metrics = _finish(cfg, data, run, trained, trainer.device)
+    metrics = _finish(cfg, data, run, trained, trainer.device, content)
     return FitResult(run.path, metrics.to_json())
 
 
-def _finish(cfg: FitConfig, data: FitData, run: RunDir, trained: Trained, device: str) -> RunMetrics:
+def _finish(cfg: FitConfig, data: FitData, run: RunDir, trained: Trained, device: str, content: str) -> RunMetrics:
     labels = list(data.meta.labels)
     y_true = data.test.label.numpy()
     run.write_test_outputs(data.test.ids, y_true, trained.test_scores, trained.fusion, labels)
@@ -45,7 +46,7 @@ def _finish(cfg: FitConfig, data: FitData, run: RunDir, trained: Trained, device
         cache_fingerprint=meta.fingerprint, encoder=meta.model, encoder_note=meta.provenance.encoder_note,
         placeholder_encoder=meta.placeholder, labels=tuple(labels), val_source=data.val_source,
         train_size=len(data.train), val_size=len(data.val), test_size=len(data.test), device=device,
-        by_kind=scores_by_kind(y_true, trained.test_scores, test_kinds(data.test), len(labels)))
+        cache_content=content, by_kind=scores_by_kind(y_true, trained.test_scores, test_kinds(data.test), len(labels)))
     run.write_metrics(metrics)  # last: its presence marks a finished run
     return metrics
 

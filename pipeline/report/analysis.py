@@ -16,10 +16,16 @@ def with_outputs(runs: tuple[Run, ...] | list[Run]) -> list[tuple[Run, dict[str,
 
 
 def mean_per_class(outputs: list[dict[str, np.ndarray]], num_classes: int) -> dict[str, np.ndarray]:
-    """precision, recall, f1 averaged over runs; support of one run (the test split is the same)."""
+    """precision, recall, f1 averaged over runs; support of one run (the test split is the same).
+
+    A class's f1 is averaged over the runs where it counts (pipeline.metrics), NaN where it counts in none."""
     scores = [per_class(o["label"], o["pred"], num_classes) for o in outputs]
-    mean = {k: np.mean([s[k] for s in scores], axis=0) for k in ("precision", "recall", "f1")}
-    return {**mean, "support": scores[0]["support"]}
+    mean = {k: np.mean([s[k] for s in scores], axis=0) for k in ("precision", "recall")}
+    counted = np.array([s["counted"] for s in scores])  # [runs, classes]
+    f1 = np.array([s["f1"] for s in scores])
+    n = counted.sum(axis=0)
+    mean["f1"] = np.divide((f1 * counted).sum(axis=0), n, out=np.full(num_classes, np.nan), where=n > 0)
+    return {**mean, "support": scores[0]["support"], "counted": n > 0}
 
 
 def summed_confusion(outputs: list[dict[str, np.ndarray]], num_classes: int) -> np.ndarray:

@@ -77,9 +77,11 @@ def learning_curves(curves: list[tuple[int, pd.DataFrame]], path: Path, title: s
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for i, (seed, table) in enumerate(curves):
-            for split, colour in (("train", "tab:blue"), ("val", "tab:orange")):
-                label = f"{split}" if i == 0 else None
-                ax.plot(table["epoch"], table[f"{split}_{metric}"], color=colour, alpha=0.7, marker=".", label=label)
+            lines = (("train (running, before each update)", "tab:blue", f"running_train_{metric}"),
+                     ("val", "tab:orange", f"val_{metric}"))
+            for split, colour, column in lines:
+                label = split if i == 0 else None
+                ax.plot(table["epoch"], table[column], color=colour, alpha=0.7, marker=".", label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.legend()

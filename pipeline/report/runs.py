@@ -9,7 +9,7 @@ import numpy as np
 
 from sgmft_cache import SgmftError
 from pipeline.fit import FitConfig
-from pipeline.rundir import METRICS, Guidance, RunDir, RunMetrics
+from pipeline.rundir import CONFIG, METRICS, Guidance, RunDir, RunMetrics
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,13 @@ class Run:
     @property
     def fingerprint(self) -> str:
         return self.metrics.cache_fingerprint
+
+    @property
+    def cache_key(self) -> str:
+        """Which cache the run was fitted on: how its features were made and, where recorded, which posts and
+        labels it holds (runs made before content identities were recorded: the fingerprint alone)."""
+        content = self.metrics.cache_content
+        return f"{self.fingerprint}-{content[:12]}" if content else self.fingerprint
 
     def epochs(self):
         """epochs.csv as a table, or None where the run has none (the logistic-regression probe)."""
@@ -78,10 +85,11 @@ def load_runs(paths: Iterable[str | Path]) -> Found:
 
 
 def by_fingerprint(runs: list[Run]) -> dict[str, list[Run]]:
-    """Runs grouped by the cache they were fitted on; a table never mixes two groups."""
+    """Runs grouped by the cache they were fitted on (Run.cache_key: fingerprint and content); a table never
+    mixes two groups, so two caches made alike from other posts or labels are never averaged as seeds."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        groups.setdefault(run.fingerprint, []).append(run)
+        groups.setdefault(run.cache_key, []).append(run)
     return groups
 
 
@@ -94,6 +102,13 @@ def _read(run: RunDir) -> tuple[Run | None, str]:
         return None, f"{METRICS} lacks {e.args[0]}, skipped"
     except (OSError, ValueError, TypeError) as e:
         return None, f"{METRICS} unreadable ({type(e).__name__}), skipped"
+    if run.file(CONFIG).exists():
+        try:
+            run.check_finished()
+        except SgmftError as e:
+            return None, f"{str(e).split(': ', 1)[-1]}, skipped"
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            return None, f"{CONFIG} unreadable ({type(e).__name__}), skipped"
     return Run(run.path, metrics, _settings(run)), ""
 
 

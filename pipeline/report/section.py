@@ -12,9 +12,9 @@ from pipeline.report.tables import Row
 
 @dataclass
 class Section:
-    """The report on the runs of one cache (one fingerprint): tables never mix two of these."""
+    """The report on the runs of one cache (fingerprint and content, Run.cache_key): tables never mix two of these."""
 
-    fingerprint: str
+    fingerprint: str  # Run.cache_key of its runs: the cache fingerprint, plus the content identity where recorded
     folder: Path  # where this section's figures lie
     runs: list[Run]
     rows: list[Row]

@@ -91,12 +91,16 @@ def comparison_tables(rows: list[Row]) -> str:
 
 
 def per_class_table(labels: list[str], scores: dict[str, np.ndarray], n_seeds: int) -> str:
-    """precision / recall / F1 (%) and test support per class, averaged over n seeds."""
+    """precision / recall / F1 (%) and test support per class, averaged over n seeds; F1 "—" where a class
+    does not count for macro-F1 (neither a test label nor predicted in any seed: pipeline.metrics)."""
     lines = ["| class | precision % | recall % | F1 % | test posts |", "|---|---:|---:|---:|---:|"]
+    counted = scores.get("counted", np.ones(len(labels), dtype=bool))
     for c, name in enumerate(labels):
         p, r, f = (100 * scores[k][c] for k in ("precision", "recall", "f1"))
-        lines.append(f"| {name} | {p:.2f} | {r:.2f} | {f:.2f} | {int(scores['support'][c])} |")
-    return "\n".join(lines) + f"\n\n(mean over {n_seeds} seed(s))"
+        f1 = f"{f:.2f}" if counted[c] else "—"
+        lines.append(f"| {name} | {p:.2f} | {r:.2f} | {f1} | {int(scores['support'][c])} |")
+    note = "macro-F1 is the mean F1 of the classes that count: a test label or a prediction; — marks the others"
+    return "\n".join(lines) + f"\n\n(mean over {n_seeds} seed(s); {note})"
 
 
 HEADER = ("| paper's row | our variant | " + " | ".join(m.title for m in TABLE_METRICS)

@@ -1,0 +1,168 @@
+"""Mutation testing of the modules whose mistakes change a result: mutmut, module by module, on a fast test selection.
+
+    python -m benchmarks.mutation                                  # every module below, table + json
+    python -m benchmarks.mutation --module pipeline/metrics.py     # one (repeatable); others keep their rows
+    python -m benchmarks.mutation --module pipeline/head/ --keep /tmp/mm   # keep the work tree for `mutmut show`
+
+Each module runs in a fresh copy of the working tree (tracked and untracked, not ignored files) under a
+temporary folder, with `[tool.mutmut]` appended to the copy's pyproject.toml: every file of the module is
+mutated, and each mutant runs only the tests of its selection that reach the mutated function (mutmut's own
+coverage of test -> function). The table (killed / survived / timeout / no tests / other / total, kill %) is
+printed and
+written to benchmarks/results/mutation.json with every survivor's diff; BENCHMARKS.md says why each cannot
+change a result.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "mutation.json"
+# module (a file, or a folder ending in /) -> the tests that check it; each must run in seconds
+MODULES: dict[str, tuple[str, ...]] = {
+    "pipeline/metrics.py": ("tests/test_metrics.py",),
+    "pipeline/splits.py": ("tests/test_splits.py",),
+    "pipeline/report/tables.py": ("tests/test_report_tables.py", "tests/test_metrics.py"),
+    "sgmft_cache/": ("tests/test_cache.py", "tests/test_cache_properties.py"),
+    "pipeline/head/": ("tests/test_head_equations.py", "tests/test_head_model.py", "tests/test_head_wiring.py",
+                       "tests/test_head_diagnostics.py"),
+    "pipeline/fit/": ("tests/test_fit_behaviour.py", "tests/test_loop.py"),
+}
+STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
+          255: "timeout", 37: "killed", 5: "no tests", 33: "no tests"}  # mutmut's exit codes (mutmut/stats.py)
+COLUMNS = ("killed", "survived", "timeout", "no tests", "other")  # other: not run, crashed, skipped
+
+
+def copy_tree(dest: Path) -> None:
+    """The working tree as git sees it (committed or not, ignored files left out) into `dest`."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+
+
+def configure(work: Path, module: str, tests: tuple[str, ...]) -> None:
+    pyproject = work / "pyproject.toml"
+    text = pyproject.read_text()
+    if "[tool.mutmut]" in text:
+        raise SystemExit("pyproject.toml has its own [tool.mutmut]; remove it, benchmarks/mutation.py sets it per module")
+    pattern = f"{module}*" if module.endswith("/") else module
+    missing = [t for t in tests if not (work / t).exists()]
+    if missing:
+        raise SystemExit(f"{module}: test file(s) {', '.join(missing)} missing; fix MODULES in benchmarks/mutation.py")
+    pyproject.write_text(text + "\n[tool.mutmut]\n" + "\n".join([
+        'source_paths = ["pipeline/", "sgmft_cache/"]',
+        f"only_mutate = [{json.dumps(pattern)}]",
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(tests))}",
+        'pytest_add_cli_args = ["-x", "-q", "-p", "no:cacheprovider"]',
+        'also_copy = ["cli.py", "benchmarks/"]',
+    ]) + "\n")
+
+
+def collect(work: Path) -> dict[str, int | None]:
+    """mutant name -> exit code (None: not run), from mutmut's .meta files."""
+    codes: dict[str, int | None] = {}
+    for meta in sorted((work / "mutants").rglob("*.py.meta")):
+        codes.update(json.loads(meta.read_text()).get("exit_code_by_key", {}))
+    return codes
+
+
+def diff_of(work: Path, name: str, env: dict) -> str:
+    out = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work, env=env, capture_output=True,
+                         text=True).stdout
+    return "\n".join(line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+
+
+def run_module(module: str, args: argparse.Namespace) -> dict:
+    """Mutate `module`, run its tests against each mutant; its row of the table and its survivors."""
+    tests = MODULES[module]
+    work = Path(tempfile.mkdtemp(prefix="mutation-", dir=args.keep))
+    copy_tree(work)
+    configure(work, module, tests)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    start = time.perf_counter()
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+    try:
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=args.timeout)
+        finished, log = proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    except subprocess.TimeoutExpired:
+        finished, log = False, f"stopped after {args.timeout} s"
+    seconds = time.perf_counter() - start
+    codes = collect(work)
+    counts = dict.fromkeys(COLUMNS, 0)
+    survivors = []
+    for name, code in sorted(codes.items()):
+        status = STATUS.get(code, "other") if code is not None else "other"
+        counts[status] += 1
+        if status != "killed":
+            survivors.append(dict(mutant=name, status=status if code is not None else "not run",
+                                  diff=diff_of(work, name, env)))
+    total = sum(counts.values())
+    row = dict(module=module, tests=list(tests), **counts, total=total, seconds=round(seconds, 1),
+               kill_pct=round(100 * counts["killed"] / total, 1) if total else None, finished=finished,
+               survivors=survivors)
+    if not finished or not total:
+        row["log"] = log
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        row["work_dir"] = str(work)
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| module | killed | survived | timeout | no tests | other | total | kill % | seconds |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        pct = "—" if r["kill_pct"] is None else f"{r['kill_pct']:.1f}"
+        note = "" if r["finished"] else " (not finished)"
+        cells = " | ".join(str(r.get(c, 0)) for c in COLUMNS)
+        lines.append(f"| `{r['module']}`{note} | {cells} | {r['total']} | {pct} | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--module", action="append", choices=list(MODULES), help="a module of MODULES (repeatable)")
+    p.add_argument("--jobs", type=int, default=2, help="mutants run in parallel (mutmut --max-children)")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds one module may run; then it is cut short")
+    p.add_argument("--keep", help="folder to keep each module's work tree in (for `mutmut show`)")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+    saved = json.loads(args.out.read_text()) if args.out.exists() else {}
+    by_module = {r["module"]: r for r in saved.get("modules", [])}
+    for module in args.module or list(MODULES):
+        row = run_module(module, args)
+        by_module[module] = row
+        print(table([row]).splitlines()[-1], flush=True)
+        for s in row["survivors"]:
+            print(f"  {s['status']}: {s['mutant']}\n" + "\n".join(f"    {line}" for line in s["diff"].splitlines()))
+        rows = [by_module[m] for m in MODULES if m in by_module]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(dict(machine=machine(), modules=rows), indent=1, ensure_ascii=False) + "\n")
+    print(table([by_module[m] for m in MODULES if m in by_module]))
+
+
+def machine() -> dict:
+    import mutmut
+
+    return dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(), python=platform.python_version(),
+                mutmut=mutmut.__version__, when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+
+
+if __name__ == "__main__":
+    main()
