@@ -54,7 +54,8 @@ def train_epoch(
     for step, start in enumerate(range(0, len(data), batch_size), 1):
         idx = order[start : start + batch_size]
         masks = drop_modalities(*data.masks(idx), modality_dropout, generator) if modality_dropout else (None, None)
-        logits = head(**data.inputs(idx, *masks))
+        x = data.inputs(idx, *masks)
+        logits = head(x.pop("t"), x.pop("v"), **x)  # features positional: hooks see them as the model's inputs
         loss = F.cross_entropy(logits, data.label[idx])  # (18-19)
         opt.zero_grad(set_to_none=True)
         loss.backward()
