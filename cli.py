@@ -127,6 +127,8 @@ def fit(
     heads: Annotated[int, opt(F, "heads")] = F.heads,
     ffn_hidden: Annotated[int, opt(F, "ffn_hidden")] = F.ffn_hidden,
     input_norm: Annotated[str, opt(F, "input_norm")] = F.input_norm,
+    modality_dropout: Annotated[float, opt(F, "modality_dropout")] = F.modality_dropout,
+    max_images: Annotated[int, opt(F, "max_images")] = F.max_images,
     val_fraction: Annotated[float, opt(F, "val_fraction")] = F.val_fraction,
     device: Annotated[str, opt(F, "device")] = F.device,
     out: Annotated[Optional[str], opt(F, "out")] = F.out,
@@ -141,7 +143,8 @@ def fit(
     from pipeline.fit import describe, fit as run_fit
 
     cfg = FitConfig(cache=cache, variant=variant or F.variant, epochs=epochs, lr=lr, batch_size=batch_size,
-                    seed=seed, heads=heads, ffn_hidden=ffn_hidden, input_norm=input_norm, val_fraction=val_fraction,
+                    seed=seed, heads=heads, ffn_hidden=ffn_hidden, input_norm=input_norm,
+                    modality_dropout=modality_dropout, max_images=max_images, val_fraction=val_fraction,
                     device=device, out=out, overwrite=overwrite, quiet=quiet)
     if variants is not None or seeds is not None:
         return _sweep(cfg, variant, variants, seeds)

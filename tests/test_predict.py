@@ -74,7 +74,7 @@ def test_head_applied_to_the_predict_cache_gives_the_csv(trained):
     head, info = load_checkpoint(trained["runs"]["sgmft"])
     data = load_split(summary.cache, "test")
     with torch.no_grad():
-        expected = torch.softmax(head(data.text, data.image), 1).numpy()
+        expected = torch.softmax(head(data.text, data.image, data.has_text, data.has_image), 1).numpy()
     got = summary.table.set_index("id").loc[data.ids, [f"p_{c}" for c in info["labels"]]].to_numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
     again = run_predict(trained, "sgmft", trained["test_rows"], "direct")  # resumable: nothing encoded twice
