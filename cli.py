@@ -119,6 +119,7 @@ def extract(
     chunk_rows: Annotated[int, opt(E, "chunk_rows")] = E.chunk_rows,
     max_pixels: Annotated[int, opt(E, "max_pixels")] = E.max_pixels,
     max_image_bytes: Annotated[int, opt(E, "max_image_bytes")] = E.max_image_bytes,
+    max_images: Annotated[int, opt(E, "max_images")] = E.max_images,
     overwrite: Annotated[bool, opt(E, "overwrite", "--overwrite")] = E.overwrite,
     quiet: Annotated[bool, opt(E, "quiet", "--quiet", "-q")] = E.quiet,
     dist_timeout: Annotated[float, opt(E, "dist_timeout")] = E.dist_timeout,
@@ -127,7 +128,8 @@ def extract(
 
     Resumable: rows already in the cache are not encoded again.
 
-    Rows that cannot be encoded (broken image, empty text) are listed in the cache with their reason.
+    A post is kept with whatever it has that is usable: its text, its images (up to --max-images), or both.
+    Rows with neither are listed in the cache with their reason; so are pictures left out of kept posts.
 
     Several GPUs or machines: torchrun --nproc-per-node N --no-python sgmft extract ... (see the README).
     """
@@ -138,7 +140,8 @@ def extract(
                         seed=seed, test_fraction=test_fraction, stopwords=stopwords, extra_stopwords=extra_stopwords,
                         context_length=context_length, empty_text=empty_text, device=device, precision=precision,
                         batch_size=batch_size, workers=workers, threads=threads, chunk_rows=chunk_rows,
-                        max_pixels=max_pixels, max_image_bytes=max_image_bytes, overwrite=overwrite, quiet=quiet, dist_timeout=dist_timeout)
+                        max_pixels=max_pixels, max_image_bytes=max_image_bytes, max_images=max_images,
+                        overwrite=overwrite, quiet=quiet, dist_timeout=dist_timeout)
     typer.echo(run_extract(cfg).text())
 
 
@@ -158,6 +161,8 @@ def fit(
     heads: Annotated[int, opt(F, "heads")] = F.heads,
     ffn_hidden: Annotated[int, opt(F, "ffn_hidden")] = F.ffn_hidden,
     input_norm: Annotated[str, opt(F, "input_norm")] = F.input_norm,
+    modality_dropout: Annotated[float, opt(F, "modality_dropout")] = F.modality_dropout,
+    max_images: Annotated[int, opt(F, "max_images")] = F.max_images,
     val_fraction: Annotated[float, opt(F, "val_fraction")] = F.val_fraction,
     device: Annotated[str, opt(F, "device")] = F.device,
     out: Annotated[Optional[str], opt(F, "out")] = F.out,
@@ -172,7 +177,8 @@ def fit(
     from pipeline.fit import describe, fit as run_fit
 
     cfg = FitConfig(cache=cache, variant=variant or F.variant, epochs=epochs, lr=lr, batch_size=batch_size,
-                    seed=seed, heads=heads, ffn_hidden=ffn_hidden, input_norm=input_norm, val_fraction=val_fraction,
+                    seed=seed, heads=heads, ffn_hidden=ffn_hidden, input_norm=input_norm,
+                    modality_dropout=modality_dropout, max_images=max_images, val_fraction=val_fraction,
                     device=device, out=out, overwrite=overwrite, quiet=quiet)
     if variants is not None or seeds is not None:
         return _sweep(cfg, variant, variants, seeds)

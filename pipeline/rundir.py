@@ -108,6 +108,7 @@ class RunMetrics:
     device: str
     run_id: str = ""  # the same as config.json's ("" in older runs)
     cache_content: str = ""  # the cache's content identity: which posts, which labels ("" in older runs)
+    by_kind: Mapping | None = None  # {kind: {posts, accuracy, macro_f1}} of the test posts (metrics.POST_KINDS); None in older runs
 
     def to_json(self) -> dict:
         flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scores", "selection")}

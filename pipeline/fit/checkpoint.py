@@ -35,7 +35,17 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     except (KeyError, TypeError, ValueError) as e:
         raise SgmftError(f"{path}: not a checkpoint sgmft wrote ({type(e).__name__}: {e})") from None
     head = SGMFTHead(cfg).to(device)
-    head.load_state_dict(ckpt["state_dict"])
+    _load_weights(head, ckpt["state_dict"], path)
     head.eval()
     info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "head_config")}
     return head, info
+
+
+def _load_weights(head: SGMFTHead, state: dict, path: Path) -> None:
+    """The saved weights; a run made before the placeholders of missing modalities existed keeps the fresh ones
+    (it never saw a post without a text or an image, so they were never trained)."""
+    result = head.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("inputs.")]
+    if missing or result.unexpected_keys:
+        raise SgmftError(f"{path}: the checkpoint does not fit its own head config (missing {missing}, unexpected "
+                         f"{result.unexpected_keys}); fit the run again")

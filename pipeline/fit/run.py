@@ -5,14 +5,15 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from sgmft_cache import SgmftWarning, content_identity
+from sgmft_cache import SgmftWarning, SplitData, content_identity
 
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import CachedSplits, FitData, load_cached_splits, prepare
 from pipeline.fit.trainers import Scorer, Trained, trainer_class
-from pipeline.metrics import split_scores
+from pipeline.metrics import post_kinds, scores_by_kind, split_scores
 from pipeline.rundir import RunConfig, RunDir, RunMetrics
 
 
@@ -61,9 +62,14 @@ def _finish(cfg: FitConfig, data: FitData, run: RunDir, trained: Trained, device
         cache_fingerprint=meta.fingerprint, encoder=meta.model, encoder_note=meta.provenance.encoder_note,
         placeholder_encoder=meta.placeholder, labels=tuple(labels), val_source=data.val_source,
         train_size=len(data.train), val_size=len(data.val), test_size=len(data.test), device=device,
-        cache_content=content)
+        cache_content=content, by_kind=scores_by_kind(y_true, trained.test_scores, test_kinds(data.test), len(labels)))
     run.write_metrics(metrics)  # last: its presence marks a finished run
     return metrics
+
+
+def test_kinds(split: SplitData) -> dict[str, np.ndarray]:
+    """The post kinds of a split's posts (text+image, text only, image only, several images)."""
+    return post_kinds(split.has_text.numpy(), split.has_image.numpy(), split.image_counts.numpy())
 
 
 def load_scorer(run_dir: str | Path, device: torch.device) -> Scorer:

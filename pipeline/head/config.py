@@ -27,6 +27,7 @@ class HeadConfig:
     dropout: float = 0.0  # in the classifier; the paper names none
     input_norm: str = "l2"  # scaling of cached features before the head: "l2" (CLIP's space) or "none"
     fast_path: bool = True  # skip Q/K when attending over one key (exact; proven by a test)
+    images: str = "first"  # a post's images: "first" (paper), "mean" (masked mean, ours), "attend" (a sequence, ours)
 
     def __post_init__(self) -> None:
         why = self.problem()
