@@ -20,13 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-fingerprint differs from the run's cache), then the run's head or probe. Every post with a usable
-text or image is predicted (SPEC §7). The CSV has one row per manifest row, in its order: `id` (a
-leading ' where it starts like a spreadsheet formula), `pred` (class name), `p_<class>` per class of
-the run, `modalities` (text+image, text or image) and `images_used` (how many of its pictures),
-`dropped_images` (pictures left out, and why) and `skipped_reason` — empty for predicted rows; for a
-row with neither a usable text nor a usable image pred and the probabilities are empty and the reason
-says why.
+from sgmft_cache import SgmftError, SplitData
 from pipeline.device import resolve_device
 from pipeline.extract import SplitSummary, skip_kind
 from pipeline.predict.config import PredictConfig
@@ -89,13 +83,36 @@ def predict(cfg: PredictConfig) -> PredictSummary:
     manifest = new_posts(cfg.data, run.labels, ecfg.max_images)
     plan = checked_plan(run, ecfg, manifest)  # before any model loads
     extraction, replaced = encode_new_posts(ecfg, manifest, plan)
-fingerprint differs from the run's cache), then the run's head or probe. Every post with a usable
-text or image is predicted (SPEC §7). The CSV has one row per manifest row, in its order: `id` (a
-leading ' where it starts like a spreadsheet formula), `pred` (class name), `p_<class>` per class of
-the run, `modalities` (text+image, text or image) and `images_used` (how many of its pictures),
-`dropped_images` (pictures left out, and why) and `skipped_reason` — empty for predicted rows; for a
-row with neither a usable text nor a usable image pred and the probabilities are empty and the reason
-says why.
+    data, skipped, dropped = cached_features(ecfg.cache)
+    table = prediction_table([p.id for p in manifest.posts], data, run.probabilities(data), skipped, run.labels,
+                             dropped)
+    write_predictions(out, table)
+    return PredictSummary(out, Path(ecfg.cache), run, table, extraction, replaced, time.perf_counter() - start)
+
+
+def write_predictions(out: Path, table: pd.DataFrame) -> None:
+    """The CSV, whole or not at all; ids a spreadsheet would run as formulas (=, +, -, @) get a leading '."""
+    csv = table.assign(id=table["id"].map(spreadsheet_safe)).to_csv(index=False, float_format="%.6f")
+    write_bytes(out, csv.encode("utf-8"))
+
+
+def check_writable(path: Path, what: str, option: str) -> None:
+    """`path`'s folder exists (made if need be) and takes a new file, or one SgmftError saying so."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise SgmftError(f"{folder}: cannot write {what} here ({e.strerror or e}); make it writable or pass "
+                         f"{option} elsewhere") from None
+
+
+def prediction_table(order: list[str], data: SplitData, probs: np.ndarray, skipped: dict[str, str],
+                     labels: tuple[str, ...], dropped: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per id of `order`: pred, p_<class> and what it was predicted from where it has features,
+    else its skip reason."""
+    row_of = {i: k for k, i in enumerate(data.ids)}
     missing = [i for i in order if i not in row_of and i not in skipped]
     if missing:
         raise RuntimeError(f"predict lost {len(missing)} post(s), e.g. {missing[:3]} (a bug in sgmft predict)")
