@@ -7,6 +7,7 @@ carries its `run_id`, so a folder is never read as one run when it holds pieces 
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -107,6 +108,7 @@ class RunMetrics:
     device: str
     run_id: str = ""  # the same as config.json's ("" in older runs)
     cache_content: str = ""  # the cache's content identity: which posts, which labels ("" in older runs)
+    by_kind: Mapping | None = None  # {kind: {posts, accuracy, macro_f1}} of the test posts (metrics.POST_KINDS); None in older runs
 
     def to_json(self) -> dict:
         flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scores", "selection")}
@@ -198,11 +200,11 @@ class EpochLog:
 
     def __init__(self, path: Path):
         self.path = path
-        with path.open("w", newline="") as f:
+        with naming(path), path.open("w", newline="") as f:
             csv.writer(f).writerow(EPOCH_FIELDS)
 
     def append(self, row: Mapping) -> None:
-        with self.path.open("a", newline="") as f:
+        with naming(self.path), self.path.open("a", newline="") as f:
             csv.writer(f).writerow([_fmt(row[k]) for k in EPOCH_FIELDS])
 
 
@@ -261,17 +263,21 @@ class RunDir:
         """predictions.csv (id,label,pred as class names) and test_outputs.npz (probabilities, M_fuse) from the
         test posts' class scores (logits or log-probabilities); returns the predicted class ids."""
         pred = scores.argmax(axis=1)
-        with self.file(PREDICTIONS).open("w", newline="", encoding="utf-8") as f:
+        with naming(self.file(PREDICTIONS)), self.file(PREDICTIONS).open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["id", "label", "pred"])
             for i, t, p in zip(ids, y_true, pred):
-                w.writerow([i, labels[t], labels[p]])
+                w.writerow([spreadsheet_safe(i), labels[t], labels[p]])
+        with naming(self.file(TEST_OUTPUTS)):
+            self._write_outputs(ids, y_true, pred, scores, fusion, labels)
+        return pred
+
+    def _write_outputs(self, ids, y_true, pred, scores, fusion, labels) -> None:
         np.savez_compressed(
             self.file(TEST_OUTPUTS), ids=np.asarray(ids, dtype=str), label=y_true, pred=pred,
             probs=softmax(scores).astype(np.float32), fusion=fusion.astype(np.float32),
             labels=np.asarray(labels, dtype=str),
         )
-        return pred
 
     def write_guidance(self, guidance: Guidance) -> None:
         write_json(self.file(GUIDANCE), guidance.to_json())
@@ -306,13 +312,16 @@ class RunDir:
         return Guidance.from_json(read_json(path)) if path.exists() else None
 
     def read_epochs(self):
-        """epochs.csv as a pandas table, or None where the run has none (the logistic-regression probe)."""
+        """epochs.csv as a pandas table, or None where the run has none (the logistic-regression probe).
+        Raises ValueError for a file that is not a table of numbers with an epoch column."""
         import pandas as pd
 
         path = self.file(EPOCHS)
         if not path.exists():
             return None
         table = pd.read_csv(path).rename(columns=LEGACY_EPOCH_FIELDS)
+        if "epoch" not in table or not all(pd.api.types.is_numeric_dtype(t) for t in table.dtypes):
+            raise ValueError(f"{EPOCHS} is not a table of numbers with an epoch column")
         return table if len(table) else None
 
     def read_outputs(self) -> dict[str, np.ndarray] | None:
@@ -350,9 +359,40 @@ def disagreement(config: RunConfig, labels, fingerprint: str, run_id: str = "", 
 
 def write_json(path: Path, obj: Mapping) -> None:
     """Write JSON under a temporary name and rename, so a reader never sees half a file."""
+    write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading ' (OWASP's advice)."""
+    return f"'{text}" if str(text).startswith(FORMULA_STARTS) else str(text)
+
+
+@contextlib.contextmanager
+def naming(path: Path):
+    """An OSError raised inside (a write to a full disk names no file) is raised again naming `path`."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """`data` as `path`, complete or not at all: written aside, synced, renamed; a failed write (disk full) raises
+    OSError and leaves neither a truncated file nor its temporary behind."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with naming(path), tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> dict:

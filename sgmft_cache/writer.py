@@ -21,6 +21,7 @@ import numpy as np
 
 from sgmft_cache import layout as L, lock, postshape as P
 from sgmft_cache.defaults import DEFAULT_CHUNK_ROWS
+from sgmft_cache.diskfile import built_in_memory
 from sgmft_cache.errors import CacheError
 from sgmft_cache.merge import commit_split, merge_rows, remove_dead_temporaries
 from sgmft_cache.reader import split_ids
@@ -150,7 +151,7 @@ class CacheWriter:
         rows = merge_rows(self._buffer)
         final = self.chunks / f"chunk-{self._next_chunk:06d}.h5"
         tmp = final.with_suffix(".tmp")
-        with h5py.File(tmp, "w") as f:
+        with built_in_memory(tmp) as f:
             L.write_meta(f, self.meta)
             L.write_rows(f.create_group(self.split), rows)
             L.stamp_version(f)

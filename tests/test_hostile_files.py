@@ -11,11 +11,11 @@ import textwrap
 from pathlib import Path
 
 from extract_fixtures import post_rows, write_manifest
-from sgmft_cache import load_skipped, load_split
+from sgmft_cache import load_dropped_images, load_skipped, load_split
 
 REPO = Path(__file__).resolve().parents[1]
 READ = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     from pipeline.extract.images import ImageProblem, read_image
     reasons = {}
     for path in sys.argv[1:]:
@@ -24,7 +24,9 @@ READ = textwrap.dedent("""
             reasons[path] = None
         except ImageProblem as e:
             reasons[path] = str(e)
-    reasons["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process's own peak; ru_maxrss would carry over the forking pytest's peak across exec
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    reasons["peak_rss_mb"] = int(hwm.split()[1]) / 1024
     print(json.dumps(reasons))
 """)
 
@@ -66,10 +68,12 @@ def test_extract_skips_hostile_images_and_cuts_a_huge_text(tmp_path):
                            "--model", "tiny", "--workers", "0", "--split", "train", "-q"], cwd=REPO, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "SGMFT_HOME": str(tmp_path / "home")})
     assert done.returncode == 0, done.stderr
-    skipped = load_skipped(cache, "train")
-    assert {k: v.split(":")[0] for k, v in skipped.items()} == {
+    assert not load_skipped(cache, "train")  # each post keeps its text (SPEC §7); the pictures are noted
+    dropped = load_dropped_images(cache, "train")
+    assert {k: v.split(":")[0] for k, v in dropped.items()} == {
         "hostile-fifo": "not a regular file", "hostile-zero": "not a regular file",
         "hostile-folder": "image path is a directory", "hostile-sparse": "image file too large"}
     data = load_split(cache, "train")
+    assert not data.has_image[[data.ids.index(i) for i in dropped]].any()
     huge = data.text_clean[data.ids.index("huge-text")]
     assert huge.startswith("学校 食堂") and len(huge) < 30_000

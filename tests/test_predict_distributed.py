@@ -56,7 +56,10 @@ def test_torchrun_predict_writes_the_single_process_csv(trained, tmp_path):
     assert got["id"].tolist() == want["id"].tolist() == trained["ids"]  # manifest order, every post
     assert got["pred"].tolist() == want["pred"].tolist()
     assert got["skipped_reason"].tolist() == want["skipped_reason"].tolist()
-    assert (got["skipped_reason"] != "").sum() == 4 and (got["pred"] == "").sum() == 4
+    for column in ("modalities", "images_used", "dropped_images"):
+        assert got[column].tolist() == want[column].tolist(), column
+    bad = got[got["id"].str.startswith("bad-")]  # kept text-only with the picture's reason, or skipped
+    assert len(bad) == 4 and ((bad["skipped_reason"] != "") | (bad["dropped_images"] != "")).all()
     probs = [c for c in want.columns if c.startswith("p_")]
     a = got[probs].replace("", np.nan).to_numpy(float)
     b = want[probs].replace("", np.nan).to_numpy(float)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 def extract(cfg: ExtractConfig) -> ExtractSummary:
     """Encode the requested split(s) of the manifest into the cache; return what happened."""
-    manifest = read_manifest(cfg.manifest, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    manifest = read_manifest(cfg.manifest, test_fraction=cfg.test_fraction, seed=cfg.seed, max_images=cfg.max_images)
     splits = requested_splits(manifest, cfg.split)
     ranks = Ranks.from_env()
     plan = plan_extraction(cfg, manifest, ranks.device(cfg.device))
@@ -103,7 +103,7 @@ def plan_extraction(cfg: ExtractConfig, manifest: Manifest, device: str | None =
     cleaner = TextCleaner(load_stopwords(cfg.stopwords, cfg.extra_stopwords))
     weights = encoders.resolve_weights(cfg.model, cfg.checkpoint, cfg.download_root, cfg.random_weights, cfg.weights_seed)
     precision = encoders.resolve_precision(cfg.precision, encoders.resolve_device(device or cfg.device))
-    settings = preprocessing_settings(cleaner.settings(), cfg.context_length, weights.resolution)
+    settings = preprocessing_settings(cleaner.settings(), cfg.context_length, weights.resolution, cfg.max_images)
     return Plan(cleaner, weights, precision, cache_meta(cfg, manifest, weights, settings, precision))
 
 

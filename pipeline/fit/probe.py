@@ -21,6 +21,8 @@ SPLITS = ("train", "val", "test")
 def probe_features(split: SplitData, input_norm: str) -> np.ndarray:
     """[text; image] per post, each half on the unit sphere when input_norm is "l2" (the head's default).
 
+    A version-2 cache's post without a text (or an image) has zeros there, and they stay zeros: the probe reads
+    the first image and the text as the cache holds them, with no placeholder (the head's learned one is its own).
     An input_norm outside INPUT_NORMS is refused as SGMFTHead refuses it, not read as raw features."""
     if input_norm not in INPUT_NORMS:
         raise ValueError(f"unknown input_norm {input_norm!r}; use one of {', '.join(INPUT_NORMS)}")

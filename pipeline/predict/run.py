@@ -1,13 +1,17 @@
 """`sgmft predict`: new, unlabelled posts + a finished run -> a CSV of predicted classes and probabilities.
 
 Stage one runs for the new posts with the run's encoder and preprocessing (refused when the
-fingerprint differs from the run's cache), then the run's head or probe. The CSV has one row per
-manifest row, in its order: `id`, `pred` (class name), `p_<class>` per class of the run, and
-`skipped_reason` — empty for predicted rows; for a row that could not be encoded (missing image,
-empty text, ...) pred and the probabilities are empty and the reason says why.
+fingerprint differs from the run's cache), then the run's head or probe. Every post with a usable
+text or image is predicted (SPEC §7). The CSV has one row per manifest row, in its order: `id` (a
+leading ' where it starts like a spreadsheet formula), `pred` (class name), `p_<class>` per class of
+the run, `modalities` (text+image, text or image) and `images_used` (how many of its pictures),
+`dropped_images` (pictures left out, and why) and `skipped_reason` — empty for predicted rows; for a
+row with neither a usable text nor a usable image pred and the probabilities are empty and the reason
+says why.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -15,12 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from sgmft_cache import SgmftError
 from pipeline.device import resolve_device
 from pipeline.extract import Group, Ranks, SplitSummary, skip_kind
 from pipeline.predict.config import PredictConfig
 from pipeline.predict.features import checked_plan, encode_new_posts, extract_config, new_posts
 from pipeline.predict.shares import join_shares, predict_share
+from pipeline.predict.table import MODALITIES, PROB_PREFIX, prediction_table, write_predictions  # noqa: F401
 from pipeline.predict.trained import TrainedRun, load_trained_run
+
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,10 @@ class PredictSummary:
         if self.skipped:
             reasons = ", ".join(f"{n} {kind}" for kind, n in self.skipped.most_common())
             head.append(f"  skipped {sum(self.skipped.values())}: {reasons} (reasons in the CSV's skipped_reason column)")
+        shapes = Counter(done["modalities"])
+        several = int((done["images_used"] > 1).sum())
+        head.append("  predicted from: " + ", ".join(f"{shapes[m]} {m}" for m in MODALITIES.values() if shapes[m])
+                    + (f" ({several} with several images)" if several else ""))
         counts = Counter(done["pred"])
         head.append("  predicted classes: " + (", ".join(f"{c} {counts[c]}" for c in run.labels if counts[c]) or "none"))
         if self.replaced_cache:
@@ -67,13 +78,28 @@ def predict(cfg: PredictConfig) -> PredictSummary:
     start = time.perf_counter()
     ranks = Ranks.from_env()
     run = load_trained_run(cfg.run, resolve_device(ranks.device(cfg.device)))
+    out = cfg.out_path()
+    check_writable(out, "the predictions", "--out")  # before any post is encoded
+    check_writable(cfg.cache_path(), "the new posts' feature cache", "--cache")
     ecfg = extract_config(run, cfg)
-    manifest = new_posts(cfg.data, run.labels)
+    manifest = new_posts(cfg.data, run.labels, ecfg.max_images)
     plan = checked_plan(run, ecfg, manifest)  # before any model loads
-    out, order = cfg.out_path(), [p.id for p in manifest.posts]
+    order = [p.id for p in manifest.posts]
     with Group(ranks, ecfg.dist_timeout) as group:
         extraction, replaced = encode_new_posts(ecfg, manifest, plan, ranks, group)
         mine = group.together(lambda: predict_share(ecfg.cache, manifest.posts, run, ranks, out), "predicting")
         table = group.together(lambda: join_shares(out, mine, ranks, order), "writing the predictions")
     return PredictSummary(out, Path(ecfg.cache), run, table, extraction, replaced, time.perf_counter() - start,
                           str(ranks) if ranks.sharded else None)
+
+
+def check_writable(path: Path, what: str, option: str) -> None:
+    """`path`'s folder exists (made if need be) and takes a new file, or one SgmftError saying so."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise SgmftError(f"{folder}: cannot write {what} here ({e.strerror or e}); make it writable or pass "
+                         f"{option} elsewhere") from None

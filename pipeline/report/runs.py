@@ -9,7 +9,7 @@ import numpy as np
 
 from sgmft_cache import SgmftError
 from pipeline.fit import FitConfig
-from pipeline.rundir import CONFIG, METRICS, Guidance, RunDir, RunMetrics
+from pipeline.rundir import CONFIG, EPOCHS, GUIDANCE, METRICS, TEST_OUTPUTS, Guidance, RunDir, RunMetrics
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,20 @@ def _read(run: RunDir) -> tuple[Run | None, str]:
             return None, f"{str(e).split(': ', 1)[-1]}, skipped"
         except (OSError, ValueError, KeyError, TypeError) as e:
             return None, f"{CONFIG} unreadable ({type(e).__name__}), skipped"
+    unreadable = _unreadable(run)
+    if unreadable:
+        return None, f"{unreadable}, skipped"
     return Run(run.path, metrics, _settings(run)), ""
+
+
+def _unreadable(run: RunDir) -> str:
+    """Which saved file the report would fail on (a truncated npz, a garbage epochs.csv), in words; "" if none."""
+    for name, read in ((EPOCHS, run.read_epochs), (TEST_OUTPUTS, run.read_outputs), (GUIDANCE, run.read_guidance)):
+        try:
+            read()
+        except Exception as e:  # corrupt files fail in many ways: BadZipFile, EOFError, ValueError, zlib.error, ...
+            return f"{name} unreadable ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})"
+    return ""
 
 
 def _settings(run: RunDir) -> dict:
