@@ -77,3 +77,20 @@ def test_fit_streams_a_train_split_larger_than_max_memory(tmp_path, one_thread):
     assert streamed["test_accuracy"] > 0.5  # it learned (7 classes: chance 0.14)
     with pytest.raises(SgmftError, match="--max-memory"):
         fit(FitConfig(**{**quick, "variant": "logreg-probe"}, max_memory="8KiB", out=str(tmp_path / "p")))
+
+
+def test_fit_keeps_an_fp16_cache_in_fp16_and_trains_as_on_its_float32_values(tmp_path, one_thread, monkeypatch):
+    from pipeline.fit import FitConfig, fit
+    from pipeline.fit import data as fit_data
+    from pipeline.synthetic import make_synthetic_cache
+
+    cache = tmp_path / "h.h5"
+    make_synthetic_cache(cache, sizes={"train": 300, "test": 100}, dim=16, dtype="float16")
+    splits = fit_data.load_cached_splits(str(cache))
+    assert splits.train.text.dtype == torch.float16 and splits.test.image.dtype == torch.float16
+    quick = dict(cache=str(cache), epochs=2, lr=1e-3, heads=4, ffn_hidden=16, quiet=True)
+    kept = fit(FitConfig(**quick, out=str(tmp_path / "kept"))).metrics
+    as_float32 = fit_data.load_cache
+    monkeypatch.setattr(fit_data, "load_cache", lambda *a, **k: as_float32(*a, **{**k, "keep_dtype": False}))
+    widened = fit(FitConfig(**quick, out=str(tmp_path / "widened"))).metrics
+    assert kept["test_accuracy"] == widened["test_accuracy"] and kept["test_macro_f1"] == widened["test_macro_f1"]

@@ -46,8 +46,8 @@ def test_seed_lists():
 def test_sweep_loads_the_cache_once_and_writes_one_dir_per_run(small_cache, tmp_path, monkeypatch):
     loads = []
     real = sweep_module.load_cached_splits
-    monkeypatch.setattr(sweep_module, "load_cached_splits", lambda path: loads.append(path) or real(path))
-    monkeypatch.setattr(pipeline.fit.run, "load_cached_splits", lambda path: pytest.fail("fit reloaded the cache"))
+    monkeypatch.setattr(sweep_module, "load_cached_splits", lambda path, *rest: loads.append(path) or real(path, *rest))
+    monkeypatch.setattr(pipeline.fit.run, "load_cached_splits", lambda path, *rest: pytest.fail("fit reloaded the cache"))
     base = FitConfig(cache=str(small_cache), epochs=1, lr=1e-3, heads=4, ffn_hidden=16, quiet=True,
                      out=str(tmp_path / "sweep"))
     runs = sweep(base, ["text-only", "logreg-probe"], [0, 1])

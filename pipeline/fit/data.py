@@ -37,7 +37,9 @@ def load_cached_splits(path: str, max_memory: str | None = None) -> CachedSplits
     budget = parse_memory(max_memory) if max_memory else None
     validate(path, require_splits=["train", "test"])
     streamed = budget is not None and feature_bytes(path, "train") > budget
-    meta, loaded = load_cache(path, required=["test"] if streamed else ["train", "test"], optional=["val"])
+    # features stay in their stored dtype (an fp16 cache costs its fp16 bytes); Batches casts one batch at a time
+    meta, loaded = load_cache(path, required=["test"] if streamed else ["train", "test"], optional=["val"],
+                              keep_dtype=True)
     train = StreamedSplit.open(path, "train", budget, float32=True) if streamed else loaded["train"]
     return CachedSplits(path, meta, train, loaded.get("val"), loaded["test"])
 

@@ -48,7 +48,7 @@ class HeadTrainer:
         best = self._epochs(run)
         self.head.load_state_dict(best["state"])
         val = _with_both(self.data.val)  # the guidance is a property of posts that have both modalities
-        run.write_guidance(measure_guidance(self.head, val.text, val.image, split="val"))
+        run.write_guidance(measure_guidance(self.head, val.text.float(), val.image.float(), split="val"))
         test = evaluate(self.head, self._batches(self.data.test), with_fusion=True)
         meta, cfg = self.data.meta, self.cfg
         info = dict(labels=list(meta.labels), cache_fingerprint=meta.fingerprint, encoder=meta.model,
