@@ -7,10 +7,10 @@
 Each module runs in a fresh copy of the working tree (tracked and untracked, not ignored files) under a
 temporary folder, with `[tool.mutmut]` appended to the copy's pyproject.toml: every file of the module is
 mutated, and each mutant runs only the tests of its selection that reach the mutated function (mutmut's own
-coverage of test -> function). The table (killed / survived / timeout / no tests / other / total, kill %) is
-printed and
-written to benchmarks/results/mutation.json with every survivor's diff; BENCHMARKS.md says why each cannot
-change a result.
+coverage of test -> function); property tests draw `--examples` cases each. The table (killed / survived /
+timeout / no tests / other / not run / total; kill % of the mutants run) is printed and written to
+benchmarks/results/mutation.json with every survivor's diff; BENCHMARKS.md says why each cannot change a
+result. A module cut short by --timeout keeps the mutants it reached and is marked "not finished".
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "pipeline/metrics.py": ("tests/test_metrics.py",),
     "pipeline/splits.py": ("tests/test_splits.py",),
     "pipeline/report/tables.py": ("tests/test_report_tables.py", "tests/test_metrics.py"),
-    "sgmft_cache/": ("tests/test_cache.py", "tests/test_cache_properties.py"),
+    "sgmft_cache/": ("tests/test_cache.py", "tests/test_cache_v2.py", "tests/test_cache_properties.py"),
     "pipeline/head/": ("tests/test_head_equations.py", "tests/test_head_model.py", "tests/test_head_wiring.py",
                        "tests/test_head_diagnostics.py"),
     "pipeline/fit/": ("tests/test_fit_behaviour.py", "tests/test_loop.py", "tests/test_fit_checks.py",
@@ -40,7 +41,7 @@ MODULES: dict[str, tuple[str, ...]] = {
 }
 STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
           255: "timeout", 37: "killed", 5: "no tests", 33: "no tests"}  # mutmut's exit codes (mutmut/stats.py)
-COLUMNS = ("killed", "survived", "timeout", "no tests", "other")  # other: not run, crashed, skipped
+COLUMNS = ("killed", "survived", "timeout", "no tests", "other", "not run")  # other: crashed, skipped
 
 
 def copy_tree(dest: Path) -> None:
@@ -92,27 +93,32 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="mutation-", dir=args.keep))
     copy_tree(work)
     configure(work, module, tests)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "SGMFT_PROPERTY_EXAMPLES": str(args.examples)}  # hypothesis examples per property test, per mutant
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # its own process group: a timeout ends mutmut's workers too
     try:
-        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=args.timeout)
-        finished, log = proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        out, _ = proc.communicate(timeout=args.timeout)
+        finished, log = proc.returncode == 0, out[-3000:]
     except subprocess.TimeoutExpired:
-        finished, log = False, f"stopped after {args.timeout} s"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        finished, log = False, f"stopped after {args.timeout:.0f} s"
     seconds = time.perf_counter() - start
     codes = collect(work)
     counts = dict.fromkeys(COLUMNS, 0)
     survivors = []
     for name, code in sorted(codes.items()):
-        status = STATUS.get(code, "other") if code is not None else "other"
+        status = STATUS.get(code, "other") if code is not None else "not run"
         counts[status] += 1
-        if status != "killed":
-            survivors.append(dict(mutant=name, status=status if code is not None else "not run",
-                                  diff=diff_of(work, name, env)))
+        if status not in ("killed", "not run"):
+            survivors.append(dict(mutant=name, status=status, diff=diff_of(work, name, env)))
     total = sum(counts.values())
+    tried = total - counts["not run"]  # a run cut short by --timeout: the rate of the mutants it reached
     row = dict(module=module, tests=list(tests), **counts, total=total, seconds=round(seconds, 1),
-               kill_pct=round(100 * counts["killed"] / total, 1) if total else None, finished=finished,
+               kill_pct=round(100 * counts["killed"] / tried, 1) if tried else None, finished=finished,
                survivors=survivors)
     if not finished or not total:
         row["log"] = log
@@ -124,8 +130,8 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| module | killed | survived | timeout | no tests | other | total | kill % | seconds |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| module | killed | survived | timeout | no tests | other | not run | total | kill % | seconds |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         pct = "—" if r["kill_pct"] is None else f"{r['kill_pct']:.1f}"
         note = "" if r["finished"] else " (not finished)"
@@ -139,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--module", action="append", choices=list(MODULES), help="a module of MODULES (repeatable)")
     p.add_argument("--jobs", type=int, default=2, help="mutants run in parallel (mutmut --max-children)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds one module may run; then it is cut short")
+    p.add_argument("--examples", type=int, default=5, help="hypothesis examples per property test and mutant")
     p.add_argument("--keep", help="folder to keep each module's work tree in (for `mutmut show`)")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)

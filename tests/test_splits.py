@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -59,7 +60,7 @@ def key(x) -> str:
     return "unlabelled" if missing else str(x)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=int(os.environ.get("SGMFT_PROPERTY_EXAMPLES", "60")), deadline=None)
 @given(LABELS, FRACTION, st.integers(0, 2**31))
 def test_every_class_held_out_at_the_rate_asked(labels, fraction, seed):
     held = stratified_holdout(labels, fraction, seed)
