@@ -85,3 +85,36 @@ def test_comparison_tables_put_our_numbers_beside_the_papers(tmp_path):
     only_paper, _ = aggregate([run(tmp_path, "d", "sgmft", 0, 0.8, 0.7, 0.6)])
     assert "Other variants" not in comparison_tables(only_paper)
     assert np.isfinite(rows[0].test_accuracy.std)
+
+
+def test_stat_of_one_seed_computes_no_spread():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns on a sample std of one value: it must not be asked
+        assert math.isnan(Stat.of([0.5]).std)
+
+
+def test_row_key_names_every_setting_that_differs(tmp_path):
+    runs = [run(tmp_path, "x", "sgmft", 0, 0.8, 0.7, 0.6, lr=1e-5, epochs=30, heads=8),
+            run(tmp_path, "y", "sgmft", 0, 0.9, 0.8, 0.7, lr=1e-3, epochs=5, heads=8)]
+    rows, _ = aggregate(runs)
+    assert [r.key for r in rows] == ["sgmft (epochs=30, lr=1e-05)", "sgmft (epochs=5, lr=0.001)"]
+
+
+def test_tables_are_markdown_blocks_apart(tmp_path):
+    rows, _ = aggregate([run(tmp_path, "a", "sgmft", 0, 0.8, 0.7, 0.6), run(tmp_path, "c", "sgmft-tau", 0, 0.5, 0.4, 0.3)])
+    text = comparison_tables(rows)
+    assert text.startswith("### Table 2 — ablation\n\n| paper's row | our variant |")
+    assert "have no run.\n\n### Table 3" in text and "\n\n### Other variants and settings (ours)\n\n| paper's row" in text
+
+
+def test_per_class_table_exact_and_of_a_record_without_counted():
+    from pipeline.report.tables import per_class_table
+
+    scores = dict(precision=np.array([0.5, 1.0]), recall=np.array([0.25, 0.0]), f1=np.array([1 / 3, 0.0]),
+                  support=np.array([4, 0]))
+    assert per_class_table(["home", "work"], scores, 3) == (
+        "| class | precision % | recall % | F1 % | test posts |\n|---|---:|---:|---:|---:|\n"
+        "| home | 50.00 | 25.00 | 33.33 | 4 |\n| work | 100.00 | 0.00 | 0.00 | 0 |\n\n(mean over 3 seed(s); "
+        "macro-F1 is the mean F1 of the classes that count: a test label or a prediction; — marks the others)")

@@ -75,3 +75,11 @@ def test_every_class_held_out_at_the_rate_asked(labels, fraction, seed):
             expected = min(max(expected, 1), n - 1)
         assert out == expected
     assert (held == stratified_holdout(labels, fraction, seed)).all()  # the same seed, the same rows
+
+
+def test_the_rows_a_seed_holds_out_stay_the_same_across_versions():
+    """Pinned masks: extract's test carve-out and fit's val carve-out of existing caches and runs depend on them."""
+    held = stratified_holdout([0, 0, 0, 1, 1, 1, -1, -1, None, 2, 2, 2], 0.34, 0)
+    assert held.astype(int).tolist() == [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 0]
+    held = stratified_holdout(["10", "10", "9", "9", -1, -1, "a", "a"], 0.5, 5)
+    assert held.astype(int).tolist() == [0, 1, 1, 0, 0, 1, 1, 0]
