@@ -81,10 +81,24 @@ def collect(work: Path) -> dict[str, int | None]:
     return codes
 
 
-def diff_of(work: Path, name: str, env: dict) -> str:
-    out = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work, env=env, capture_output=True,
-                         text=True).stdout
-    return "\n".join(line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+DIFFS = """import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+out = {}
+for name in json.loads(sys.stdin.read()):
+    diff = get_diff_for_mutant(name, path=find_mutant(name).path)
+    out[name] = "\\n".join(l for l in diff.splitlines() if l[:1] in "+-" and l[:3] not in ("+++", "---"))
+print(json.dumps(out))
+"""  # every survivor's diff in one process (`mutmut show` starts one per mutant)
+
+
+def diffs_of(work: Path, names: list[str], env: dict) -> dict[str, str]:
+    if not names:
+        return {}
+    proc = subprocess.run([sys.executable, "-c", DIFFS], cwd=work, env=env, input=json.dumps(names),
+                          capture_output=True, text=True)
+    if proc.returncode:
+        return {name: f"(diff not read: {proc.stderr.strip().splitlines()[-1:]})" for name in names}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_module(module: str, args: argparse.Namespace) -> dict:
@@ -114,7 +128,10 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
         status = STATUS.get(code, "other") if code is not None else "not run"
         counts[status] += 1
         if status not in ("killed", "not run"):
-            survivors.append(dict(mutant=name, status=status, diff=diff_of(work, name, env)))
+            survivors.append(dict(mutant=name, status=status))
+    diffs = diffs_of(work, [s["mutant"] for s in survivors], env)
+    for s in survivors:
+        s["diff"] = diffs.get(s["mutant"], "")
     total = sum(counts.values())
     tried = total - counts["not run"]  # a run cut short by --timeout: the rate of the mutants it reached
     row = dict(module=module, tests=list(tests), **counts, total=total, seconds=round(seconds, 1),
