@@ -5,8 +5,12 @@ two never drift apart; the configs also check the values, and a bad one is one l
 """
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import re
 import sys
+import warnings
 from typing import Annotated, Optional
 
 import typer
@@ -39,22 +43,52 @@ def opt(cls: type, name: str, *decls: str, **kw) -> typer.models.OptionInfo:
 
 
 def friendly_errors(command):
-    """Show a user-fixable error as one line on stderr and exit 2; never a traceback for those."""
+    """Show a user-fixable error as one line on stderr and exit 2, a file-system or HDF5 error (disk full,
+    read-only, permission) as one line saying what and where and exit 1; never a traceback for those."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from sgmft_cache import SgmftError
+        from sgmft_cache import SgmftError, SgmftWarning
 
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("default", SgmftWarning)
+                warnings.showwarning = _one_line_warning  # the library's warnings, one line each on stderr
+                return command(*args, **kwargs)
         except SgmftError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except OSError as e:  # h5py raises its file errors as OSError too
+            typer.echo(f"error: {os_error_line(e)}", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+OS_HINTS = {errno.ENOSPC: "the disk is full: free space or write elsewhere", errno.EDQUOT: "over the disk quota: "
+            "free space or write elsewhere", errno.EROFS: "a read-only file system: write elsewhere",
+            errno.EACCES: "no permission: make it writable or write elsewhere", errno.EPERM: "not permitted: make it "
+            "writable or write elsewhere", errno.EFBIG: "larger than this file system or the file size limit allows"}
+
+
+def os_error_line(e: OSError) -> str:
+    """"<where>: <what> (<hint>)" for an OSError of Python's (errno, filename) or of h5py (both in the message)."""
+    text = str(e).replace("\n", " ")
+    named = re.search(r"(?:file)?name = '([^']*)'", text)
+    number = re.search(r"errno = (\d+)", text)
+    code = e.errno or (int(number[1]) if number else None)
+    where = e.filename or (named[1] if named else "")
+    what = e.strerror or (os.strerror(code) if code else text[:300])
+    hint = OS_HINTS.get(code)
+    line = f"{where}: {what}" if where else what
+    return f"{line} ({hint})" if hint else line
 
 
 E, F, P, R, D = ExtractConfig, FitConfig, PredictConfig, ReportConfig, DemoConfig
@@ -84,6 +118,8 @@ def extract(
     threads: Annotated[int, opt(E, "threads")] = E.threads,
     chunk_rows: Annotated[int, opt(E, "chunk_rows")] = E.chunk_rows,
     max_pixels: Annotated[int, opt(E, "max_pixels")] = E.max_pixels,
+    max_image_bytes: Annotated[int, opt(E, "max_image_bytes")] = E.max_image_bytes,
+    max_images: Annotated[int, opt(E, "max_images")] = E.max_images,
     overwrite: Annotated[bool, opt(E, "overwrite", "--overwrite")] = E.overwrite,
     quiet: Annotated[bool, opt(E, "quiet", "--quiet", "-q")] = E.quiet,
     dist_timeout: Annotated[float, opt(E, "dist_timeout")] = E.dist_timeout,
@@ -92,7 +128,8 @@ def extract(
 
     Resumable: rows already in the cache are not encoded again.
 
-    Rows that cannot be encoded (broken image, empty text) are listed in the cache with their reason.
+    A post is kept with whatever it has that is usable: its text, its images (up to --max-images), or both.
+    Rows with neither are listed in the cache with their reason; so are pictures left out of kept posts.
 
     Several GPUs or machines: torchrun --nproc-per-node N --no-python sgmft extract ... (see the README).
     """
@@ -103,7 +140,8 @@ def extract(
                         seed=seed, test_fraction=test_fraction, stopwords=stopwords, extra_stopwords=extra_stopwords,
                         context_length=context_length, empty_text=empty_text, device=device, precision=precision,
                         batch_size=batch_size, workers=workers, threads=threads, chunk_rows=chunk_rows,
-                        max_pixels=max_pixels, overwrite=overwrite, quiet=quiet, dist_timeout=dist_timeout)
+                        max_pixels=max_pixels, max_image_bytes=max_image_bytes, max_images=max_images,
+                        overwrite=overwrite, quiet=quiet, dist_timeout=dist_timeout)
     typer.echo(run_extract(cfg).text())
 
 
@@ -123,9 +161,12 @@ def fit(
     heads: Annotated[int, opt(F, "heads")] = F.heads,
     ffn_hidden: Annotated[int, opt(F, "ffn_hidden")] = F.ffn_hidden,
     input_norm: Annotated[str, opt(F, "input_norm")] = F.input_norm,
+    modality_dropout: Annotated[float, opt(F, "modality_dropout")] = F.modality_dropout,
+    max_images: Annotated[int, opt(F, "max_images")] = F.max_images,
     val_fraction: Annotated[float, opt(F, "val_fraction")] = F.val_fraction,
     device: Annotated[str, opt(F, "device")] = F.device,
     out: Annotated[Optional[str], opt(F, "out")] = F.out,
+    overwrite: Annotated[bool, opt(F, "overwrite", "--overwrite")] = F.overwrite,
     quiet: Annotated[bool, opt(F, "quiet", "--quiet", "-q")] = F.quiet,
 ):
     """Train the fusion head on a feature cache; pick the epoch by validation accuracy; evaluate on test.
@@ -136,8 +177,9 @@ def fit(
     from pipeline.fit import describe, fit as run_fit
 
     cfg = FitConfig(cache=cache, variant=variant or F.variant, epochs=epochs, lr=lr, batch_size=batch_size,
-                    seed=seed, heads=heads, ffn_hidden=ffn_hidden, input_norm=input_norm, val_fraction=val_fraction,
-                    device=device, out=out, quiet=quiet)
+                    seed=seed, heads=heads, ffn_hidden=ffn_hidden, input_norm=input_norm,
+                    modality_dropout=modality_dropout, max_images=max_images, val_fraction=val_fraction,
+                    device=device, out=out, overwrite=overwrite, quiet=quiet)
     if variants is not None or seeds is not None:
         return _sweep(cfg, variant, variants, seeds)
     result = run_fit(cfg)

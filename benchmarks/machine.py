@@ -40,7 +40,10 @@ def rss_mib() -> float:
 
 
 def peak_rss_mib() -> float:
-    """High-water resident memory of this process (ru_maxrss, KiB on Linux)."""
+    """High-water resident memory of this process (VmHWM; ru_maxrss would keep a forking parent's peak across exec)."""
+    for line in _lines("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

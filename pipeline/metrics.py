@@ -100,3 +100,30 @@ def split_scores(y_true: np.ndarray, scores: np.ndarray, num_classes: int) -> di
     y_true = np.asarray(y_true)
     y_pred = np.asarray(scores).argmax(axis=1)
     return {m.key: m.compute(y_true, y_pred, scores, num_classes) for m in TEST_METRICS}
+
+
+# post kinds (SPEC §7): the first three partition the posts; "several images" (two or more, with or without a
+# text) cuts across them
+TEXT_AND_IMAGE, TEXT_ONLY, IMAGE_ONLY, SEVERAL_IMAGES = "text+image", "text only", "image only", "several images"
+POST_KINDS = (TEXT_AND_IMAGE, TEXT_ONLY, IMAGE_ONLY, SEVERAL_IMAGES)
+KIND_METRICS = ("accuracy", "macro_f1")  # what metrics.json's by_kind holds per kind, beside its number of posts
+
+
+def post_kinds(has_text: np.ndarray, has_image: np.ndarray, image_counts: np.ndarray) -> dict[str, np.ndarray]:
+    """A boolean mask [N] of the posts of each kind of POST_KINDS."""
+    has_text, has_image = np.asarray(has_text, dtype=bool), np.asarray(has_image, dtype=bool)
+    return {TEXT_AND_IMAGE: has_text & has_image, TEXT_ONLY: has_text & ~has_image,
+            IMAGE_ONLY: ~has_text & has_image, SEVERAL_IMAGES: np.asarray(image_counts) >= 2}
+
+
+def scores_by_kind(y_true: np.ndarray, scores: np.ndarray, kinds: dict[str, np.ndarray],
+                   num_classes: int) -> dict[str, dict]:
+    """{kind: {posts, accuracy, macro_f1}} of class scores [N, C]; accuracy and macro-F1 are None (not 0) for a
+    kind without posts."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(scores).argmax(axis=1)
+    out = {}
+    for kind, mask in kinds.items():
+        n = int(mask.sum())
+        out[kind] = dict(posts=n, accuracy=accuracy(y_true[mask], y_pred[mask]) if n else None,
+                         macro_f1=macro_f1(y_true[mask], y_pred[mask], num_classes) if n else None)
+    return out

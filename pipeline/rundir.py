@@ -1,22 +1,26 @@
 """The run directory of `sgmft fit`: its file names, typed records of config.json and metrics.json, writing and reading.
 
 fit and the probe write through `RunDir`; report and predict read through it. config.json is
-written first (how the run is made), metrics.json last: its presence marks a finished run.
+written first (how the run is made), metrics.json last: its presence marks a finished run. A folder
+holding another run's files is refused (or emptied of them on request), and every file a run writes
+carries its `run_id`, so a folder is never read as one run when it holds pieces of two.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 import time
+import uuid
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
-from sgmft_cache import DEFAULT_CACHE, legacy_placeholder
+from sgmft_cache import DEFAULT_CACHE, SgmftError, legacy_placeholder
 from pipeline import variants
 from pipeline.metrics import TEST_ACCURACY, TEST_METRICS, softmax
 
@@ -30,6 +34,7 @@ RUNS = "runs"  # fit's default runs folder, beside the cache
 EPOCH_FIELDS = ("epoch", "running_train_loss", "running_train_accuracy", "val_loss", "val_accuracy", "seconds")
 LEGACY_EPOCH_FIELDS = {"train_loss": "running_train_loss", "train_accuracy": "running_train_accuracy"}  # before 11
 DEFAULT_RUNS = str(Path(DEFAULT_CACHE).parent / RUNS)  # where report looks when given nothing
+RUN_FILES = (CONFIG, METRICS, EPOCHS, CHECKPOINT, PROBE_WEIGHTS, C_SEARCH, PREDICTIONS, TEST_OUTPUTS, GUIDANCE)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class RunConfig:
     device: str
     trainer: Mapping = field(default_factory=dict)  # the trainer's own settings (HeadConfig, the probe's grid)
     torch: str = ""  # torch version
+    run_id: str = ""  # the run's own id, also in metrics.json and the checkpoint ("" in older runs)
+    cache_content: str = ""  # sgmft_cache.content_identity of the cache: its labels and posts ("" in older runs)
 
     @classmethod
     def of(cls, fit: Mapping, meta, **kw) -> "RunConfig":
@@ -64,7 +71,8 @@ class RunConfig:
         return {"fit": dict(self.fit), self.kind: dict(self.trainer), "device": self.device,
                 "val_source": self.val_source, "cache_fingerprint": self.fingerprint,
                 "encoder": self.extraction.get("model"), "labels": list(self.labels), "torch": self.torch,
-                "extraction": dict(self.extraction)}
+                "extraction": dict(self.extraction), "run_id": self.run_id,
+                "cache_content": self.cache_content}
 
     @classmethod
     def from_json(cls, d: Mapping) -> "RunConfig":
@@ -73,7 +81,8 @@ class RunConfig:
         return cls(fit=fit, labels=tuple(d.get("labels", ())), fingerprint=str(d.get("cache_fingerprint", "")),
                    extraction=d.get("extraction", {}), val_source=str(d.get("val_source", "")),
                    device=str(d.get("device", "")), trainer=d.get(known.trainer if known else "head", {}) or {},
-                   torch=str(d.get("torch", "")))
+                   torch=str(d.get("torch", "")), run_id=str(d.get("run_id", "")),
+                   cache_content=str(d.get("cache_content", "")))
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,9 @@ class RunMetrics:
     val_size: int | None
     test_size: int | None
     device: str
+    run_id: str = ""  # the same as config.json's ("" in older runs)
+    cache_content: str = ""  # the cache's content identity: which posts, which labels ("" in older runs)
+    by_kind: Mapping | None = None  # {kind: {posts, accuracy, macro_f1}} of the test posts (metrics.POST_KINDS); None in older runs
 
     def to_json(self) -> dict:
         flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scores", "selection")}
@@ -188,11 +200,11 @@ class EpochLog:
 
     def __init__(self, path: Path):
         self.path = path
-        with path.open("w", newline="") as f:
+        with naming(path), path.open("w", newline="") as f:
             csv.writer(f).writerow(EPOCH_FIELDS)
 
     def append(self, row: Mapping) -> None:
-        with self.path.open("a", newline="") as f:
+        with naming(self.path), self.path.open("a", newline="") as f:
             csv.writer(f).writerow([_fmt(row[k]) for k in EPOCH_FIELDS])
 
 
@@ -202,15 +214,18 @@ def _fmt(x) -> str:
 
 @dataclass(frozen=True)
 class RunDir:
-    """One run's folder and every file in it."""
+    """One run's folder and every file in it; `run_id` is set when fit creates it, "" when read."""
 
     path: Path
+    run_id: str = ""
 
     @classmethod
-    def create(cls, out: str | None, cache: str, variant: str, seed: int) -> "RunDir":
-        """`out` if given, else a fresh <cache folder>/runs/<time>-<variant>-seed<seed>."""
+    def create(cls, out: str | None, cache: str, variant: str, seed: int, overwrite: bool = False) -> "RunDir":
+        """`out` if given (refused while it holds a run's files, unless `overwrite` deletes them first), else a fresh
+        <cache folder>/runs/<time>-<variant>-seed<seed>."""
         if out:
             path = Path(out)
+            claim_folder(path, overwrite)
         else:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             base = Path(cache).parent / RUNS / f"{stamp}-{variant}-seed{seed}"
@@ -219,7 +234,7 @@ class RunDir:
                 k += 1
                 path = base.with_name(f"{base.name}-{k}")
         path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        return cls(path, uuid.uuid4().hex)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -238,7 +253,7 @@ class RunDir:
 
     # writing, in the order a run writes
     def write_config(self, config: RunConfig) -> None:
-        write_json(self.file(CONFIG), config.to_json())
+        write_json(self.file(CONFIG), replace(config, run_id=self.run_id or config.run_id).to_json())
 
     def epoch_log(self) -> EpochLog:
         return EpochLog(self.file(EPOCHS))
@@ -248,24 +263,28 @@ class RunDir:
         """predictions.csv (id,label,pred as class names) and test_outputs.npz (probabilities, M_fuse) from the
         test posts' class scores (logits or log-probabilities); returns the predicted class ids."""
         pred = scores.argmax(axis=1)
-        with self.file(PREDICTIONS).open("w", newline="", encoding="utf-8") as f:
+        with naming(self.file(PREDICTIONS)), self.file(PREDICTIONS).open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["id", "label", "pred"])
             for i, t, p in zip(ids, y_true, pred):
-                w.writerow([i, labels[t], labels[p]])
+                w.writerow([spreadsheet_safe(i), labels[t], labels[p]])
+        with naming(self.file(TEST_OUTPUTS)):
+            self._write_outputs(ids, y_true, pred, scores, fusion, labels)
+        return pred
+
+    def _write_outputs(self, ids, y_true, pred, scores, fusion, labels) -> None:
         np.savez_compressed(
             self.file(TEST_OUTPUTS), ids=np.asarray(ids, dtype=str), label=y_true, pred=pred,
             probs=softmax(scores).astype(np.float32), fusion=fusion.astype(np.float32),
             labels=np.asarray(labels, dtype=str),
         )
-        return pred
 
     def write_guidance(self, guidance: Guidance) -> None:
         write_json(self.file(GUIDANCE), guidance.to_json())
 
     def write_metrics(self, metrics: RunMetrics) -> None:
         """Written last: its presence marks a finished run."""
-        write_json(self.file(METRICS), metrics.to_json())
+        write_json(self.file(METRICS), replace(metrics, run_id=self.run_id or metrics.run_id).to_json())
 
     # reading
     def read_config(self) -> RunConfig:
@@ -274,19 +293,35 @@ class RunDir:
     def read_metrics(self) -> RunMetrics:
         return RunMetrics.from_json(read_json(self.file(METRICS)))
 
+    def check_trained(self, labels, fingerprint: str, run_id: str, what: str) -> None:
+        """Refuse trained weights (`what`: the checkpoint, the probe's file) not made by the run config.json describes."""
+        why = disagreement(self.read_config(), labels, fingerprint, run_id, what)
+        if why:
+            raise SgmftError(f"{self.path}: {why}: the folder mixes two runs; fit it again (--overwrite)")
+
+    def check_finished(self) -> None:
+        """Refuse a metrics.json not written by the run config.json describes."""
+        m = self.read_metrics()
+        why = disagreement(self.read_config(), m.labels, m.cache_fingerprint, m.run_id)
+        if why:
+            raise SgmftError(f"{self.path}: {why}: the folder mixes two runs; fit it again (--overwrite)")
+
     def read_guidance(self) -> Guidance | None:
         """guidance.json, or None where the run has none (the probe; runs made before it existed)."""
         path = self.file(GUIDANCE)
         return Guidance.from_json(read_json(path)) if path.exists() else None
 
     def read_epochs(self):
-        """epochs.csv as a pandas table, or None where the run has none (the logistic-regression probe)."""
+        """epochs.csv as a pandas table, or None where the run has none (the logistic-regression probe).
+        Raises ValueError for a file that is not a table of numbers with an epoch column."""
         import pandas as pd
 
         path = self.file(EPOCHS)
         if not path.exists():
             return None
         table = pd.read_csv(path).rename(columns=LEGACY_EPOCH_FIELDS)
+        if "epoch" not in table or not all(pd.api.types.is_numeric_dtype(t) for t in table.dtypes):
+            raise ValueError(f"{EPOCHS} is not a table of numbers with an epoch column")
         return table if len(table) else None
 
     def read_outputs(self) -> dict[str, np.ndarray] | None:
@@ -298,11 +333,66 @@ class RunDir:
             return {k: z[k] for k in z.files}
 
 
+def claim_folder(path: Path, overwrite: bool) -> None:
+    """Refuse a folder holding a run's files, so that a new run never lies beside an old one's; `overwrite`
+    deletes those files first (other files are left alone)."""
+    if path.exists() and not path.is_dir():
+        raise SgmftError(f"--out {path}: is a file, not a folder")
+    held = [name for name in RUN_FILES if (path / name).exists()]
+    if held and not overwrite:
+        raise SgmftError(f"--out {path}: already holds a run ({', '.join(held)}); pass --overwrite to empty it, "
+                         "or choose another --out")
+    for name in held:
+        (path / name).unlink()
+
+
+def disagreement(config: RunConfig, labels, fingerprint: str, run_id: str = "", what: str = METRICS) -> str | None:
+    """Why `what` (metrics.json, the checkpoint) is not from the run config.json describes, or None."""
+    if run_id and config.run_id and run_id != config.run_id:
+        return f"{what} is from another run than {CONFIG} (run_id {run_id} vs {config.run_id})"
+    if tuple(labels) != tuple(config.labels):
+        return f"{what} has labels {list(labels)}, {CONFIG} {list(config.labels)}"
+    if fingerprint != config.fingerprint:
+        return f"{what} is for cache fingerprint {fingerprint}, {CONFIG} {config.fingerprint}"
+    return None
+
+
 def write_json(path: Path, obj: Mapping) -> None:
     """Write JSON under a temporary name and rename, so a reader never sees half a file."""
+    write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading ' (OWASP's advice)."""
+    return f"'{text}" if str(text).startswith(FORMULA_STARTS) else str(text)
+
+
+@contextlib.contextmanager
+def naming(path: Path):
+    """An OSError raised inside (a write to a full disk names no file) is raised again naming `path`."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """`data` as `path`, complete or not at all: written aside, synced, renamed; a failed write (disk full) raises
+    OSError and leaves neither a truncated file nor its temporary behind."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with naming(path), tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> dict:

@@ -5,6 +5,9 @@
 Gaussian noise, so neither modality alone can tell all classes apart and a head that fuses both can.
 
 `make_agreement_cache`: the class signal lies where text and image agree (benchmarks/bench_similarity.py).
+
+`make_image_set_cache`, `make_missing_image_cache`: version-2 caches of real post shapes (SPEC §7) — the
+class only in a post's second or third image, or only in the text of the posts that have no image.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import numpy as np
 from sgmft_cache import CacheMeta, Provenance, write_split
 
 CLASSES = ("home", "school", "work", "shopping_center", "cinema", "travel", "restaurant")
-Features = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]  # labels -> (text, image)
+Features = Callable[[np.ndarray, np.random.Generator], "tuple[np.ndarray, np.ndarray] | dict"]  # labels -> (text, image)
+# or every write_split feature argument: text, image, has_text, has_image, images, image_offsets
 
 
 def split_signal_features(
@@ -109,6 +113,89 @@ def make_agreement_cache(
     return _write(path, meta, sizes or {"train": 1400, "test": 700}, features, rng, "float32")
 
 
+def image_set_features(labels: np.ndarray, dim: int, noise: float, rng: np.random.Generator, means: np.ndarray,
+                       images: int = 3) -> dict:
+    """Every post has `images` images and a text, all N(0, I) noise except one image — the second or the third
+    (seeded, per post) — which is means[c] + noise·ε: the first image and the text carry nothing of the class."""
+    n = len(labels)
+    sets = rng.standard_normal((n, images, dim))
+    where = rng.integers(1, images, size=n)  # position 1 .. images-1
+    sets[np.arange(n), where] = means[labels] + noise * rng.standard_normal((n, dim))
+    flat = sets.reshape(n * images, dim).astype(np.float32)
+    return dict(text=rng.standard_normal((n, dim)).astype(np.float32), image=flat[::images].copy(), images=flat,
+                image_offsets=np.arange(n + 1) * images, has_text=np.ones(n, bool), has_image=np.ones(n, bool))
+
+
+def missing_image_features(labels: np.ndarray, dim: int, noise: float, rng: np.random.Generator,
+                           means: tuple[np.ndarray, np.ndarray], no_image: float = 0.5) -> dict:
+    """A share `no_image` of the posts has a text and no image, and the class is in that text (means[0][c] + noise);
+    the other posts carry the class in their one image (means[1][c] + noise) beside a text of pure noise."""
+    n = len(labels)
+    has_image = rng.random(n) >= no_image
+    signal = lambda m: m[labels] + noise * rng.standard_normal((n, dim))  # noqa: E731
+    text = np.where(has_image[:, None], rng.standard_normal((n, dim)), signal(means[0]))
+    image = np.where(has_image[:, None], signal(means[1]), 0.0).astype(np.float32)  # zeros where there is none
+    offsets = np.concatenate([[0], np.cumsum(has_image)])
+    return dict(text=text.astype(np.float32), image=image, images=image[has_image], image_offsets=offsets,
+                has_text=np.ones(n, bool), has_image=has_image)
+
+
+def one_modality_features(labels: np.ndarray, dim: int, noise: float, rng: np.random.Generator,
+                          means: tuple[np.ndarray, np.ndarray], missing: float) -> dict:
+    """The class in both the text (means[0][c] + noise) and the one image (means[1][c] + noise); a share `missing`
+    of the posts lacks one of them (text or image, evenly): zeros there and its mask false."""
+    n = len(labels)
+    text = means[0][labels] + noise * rng.standard_normal((n, dim))
+    image = means[1][labels] + noise * rng.standard_normal((n, dim))
+    lose = rng.random(n) < missing
+    image_goes = rng.random(n) < 0.5
+    has_text, has_image = ~(lose & ~image_goes), ~(lose & image_goes)
+    text, image = (np.where(m[:, None], x, 0.0).astype(np.float32) for m, x in ((has_text, text), (has_image, image)))
+    return dict(text=text, image=image, images=image[has_image], image_offsets=np.concatenate([[0], np.cumsum(has_image)]),
+                has_text=has_text, has_image=has_image)
+
+
+def make_one_modality_cache(path: str | Path, *, sizes: dict[str, int] | None = None, missing: dict[str, float] | None = None,
+                            dim: int = 16, noise: float = 1.0, classes: tuple[str, ...] = CLASSES,
+                            seed: int = 0) -> CacheMeta:
+    """A version-2 cache of `one_modality_features`; `missing` (split -> share, default test 0.6) says which splits
+    have posts with one modality only — by default train has none, so only modality dropout shows the head those."""
+    rng = np.random.default_rng(seed)
+    means = (rng.standard_normal((len(classes), dim)), rng.standard_normal((len(classes), dim)))
+    missing = {"test": 0.6} if missing is None else missing
+    meta = _meta(dim, classes, f"synthetic-one-modality-d{dim}-n{noise}-s{seed}",
+                 "synthetic features: class in both text and image; some posts lack one of them; no encoder")
+    sizes = sizes or {"train": 700, "test": 210}
+    for split, n in sizes.items():  # one split at a time: each has its own share of one-modality posts
+        features = lambda labels, rng, p=missing.get(split, 0.0): one_modality_features(  # noqa: E731
+            labels, dim, noise, rng, means, p)
+        _write(path, meta, {split: n}, features, rng, "float32")
+    return meta
+
+
+def make_image_set_cache(path: str | Path, *, sizes: dict[str, int] | None = None, dim: int = 16, images: int = 3,
+                         noise: float = 0.3, classes: tuple[str, ...] = CLASSES, seed: int = 0) -> CacheMeta:
+    """A version-2 cache of `image_set_features`: a first-image model is at chance, one that reads the set is not."""
+    rng = np.random.default_rng(seed)
+    means = rng.standard_normal((len(classes), dim))
+    meta = _meta(dim, classes, f"synthetic-image-set-d{dim}-k{images}-s{seed}",
+                 "synthetic features: class signal only in a post's second or third image; no encoder")
+    features = lambda labels, rng: image_set_features(labels, dim, noise, rng, means, images)  # noqa: E731
+    return _write(path, meta, sizes or {"train": 700, "test": 210}, features, rng, "float32")
+
+
+def make_missing_image_cache(path: str | Path, *, sizes: dict[str, int] | None = None, dim: int = 16,
+                             no_image: float = 0.5, noise: float = 0.3, classes: tuple[str, ...] = CLASSES,
+                             seed: int = 0) -> CacheMeta:
+    """A version-2 cache of `missing_image_features`: the image-less posts' class is in their text alone."""
+    rng = np.random.default_rng(seed)
+    means = (rng.standard_normal((len(classes), dim)), rng.standard_normal((len(classes), dim)))
+    meta = _meta(dim, classes, f"synthetic-missing-image-d{dim}-p{no_image}-s{seed}",
+                 "synthetic features: class in the text of image-less posts, in the image of the others; no encoder")
+    features = lambda labels, rng: missing_image_features(labels, dim, noise, rng, means, no_image)  # noqa: E731
+    return _write(path, meta, sizes or {"train": 700, "test": 210}, features, rng, "float32")
+
+
 def _meta(dim: int, classes: tuple[str, ...], fingerprint: str, note: str) -> CacheMeta:
     return CacheMeta(model="synthetic", embed_dim=dim, labels=tuple(classes), fingerprint=fingerprint,
                      provenance=Provenance(encoder_note=note, placeholder=True))
@@ -120,8 +207,9 @@ def _write(path: str | Path, meta: CacheMeta, sizes: dict[str, int], features: F
     for split, n in sizes.items():
         labels = np.arange(n) % len(meta.labels)
         rng.shuffle(labels)
-        text, image = features(labels, rng)
+        made = features(labels, rng)
+        made = made if isinstance(made, dict) else dict(text=made[0], image=made[1])
         ids = [f"{split}-{i:06d}" for i in range(n)]
-        write_split(path, split, meta, ids=ids, text=text, image=image, label=labels, dtype=dtype,
-                    text_clean=[f"synthetic {meta.labels[c]}" for c in labels])
+        write_split(path, split, meta, ids=ids, label=labels, dtype=dtype,
+                    text_clean=[f"synthetic {meta.labels[c]}" for c in labels], **made)
     return meta

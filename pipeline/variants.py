@@ -91,6 +91,11 @@ VARIANTS: dict[str, Variant] = _registry(
             "(initialised at D)", head=dict(gate="sigmoid", scale_m="learned", scale_e="learned"), groups=(OURS,)),
     Variant("sgmft-raw", "ours: the full model on the encoders' raw features (input_norm none) instead of the "
             "l2-normalised ones: an ablation of the input scale", head=dict(input_norm="none"), groups=(OURS,)),
+    Variant("sgmft-images", "ours: the full model over a post's whole image set — the images are a real sequence "
+            "through SIM and SFM (self-attention over them, the text's cross-attention over them, padding masked); "
+            "P^m and P^e from the pooled (masked-mean) image", head=dict(images="attend"), groups=(OURS, DEMO)),
+    Variant("sgmft-mean-images", "ours: the paper's full model on the masked mean of a post's images instead of "
+            "its first image", head=dict(images="mean"), groups=(OURS,)),
 )
 
 

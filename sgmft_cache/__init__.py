@@ -8,13 +8,14 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "CacheError": "errors", "SgmftError": "errors", "DEFAULT_CACHE": "defaults",
+    "CacheError": "errors", "SgmftError": "errors", "SgmftWarning": "errors", "DEFAULT_CACHE": "defaults",
     "SPLITS": "layout", "UNLABELED": "layout", "CacheMeta": "layout", "Rows": "layout",
     "DEFAULT_CHUNK_ROWS": "defaults", "Provenance": "provenance", "legacy_placeholder": "provenance",
     "merge_caches": "merge", "check_disjoint": "validation", "split_ids": "reader",
     "SplitData": "reader", "list_splits": "reader", "load_cache": "reader", "load_skipped": "reader",
+    "load_dropped_images": "reader",
     "load_split": "reader", "validate": "validation",
-    "CacheWriter": "writer", "CommitSummary": "writer", "staging_dir": "writer", "write_split": "writer",
+    "content_identity": "identity", "cache_lock": "lock", "CacheWriter": "writer", "CommitSummary": "writer", "staging_dir": "writer", "write_split": "writer",
 }
 __all__ = sorted(_EXPORTS)
 

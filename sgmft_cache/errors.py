@@ -7,3 +7,7 @@ class SgmftError(Exception):
 
 class CacheError(SgmftError):
     """A file that is not a valid sgmft feature cache, or one that does not fit the request."""
+
+
+class SgmftWarning(UserWarning):
+    """Something a user should know about a result that is still produced; the CLI shows it as one line."""

@@ -8,7 +8,8 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L, postshape as P
+from sgmft_cache import identity, layout as L, lock, postshape as P
+from sgmft_cache.diskfile import built_in_memory
 from sgmft_cache.errors import CacheError
 
 
@@ -66,7 +67,7 @@ def write_cache_atomically(
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(dest, os.getpid())
     try:
-        with h5py.File(tmp, "w") as out:
+        with built_in_memory(tmp) as out:  # a full disk is one OSError here, never an HDF5 crash
             L.write_meta(out, meta)
             if keep_from is not None and keep_from.exists():
                 with h5py.File(keep_from, "r") as old:
@@ -76,8 +77,11 @@ def write_cache_atomically(
             for split, rows in groups.items():
                 L.write_rows(out.create_group(split), rows)
             L.stamp_version(out)
-        _fsync(tmp)
+            identity.stamp(out, meta.labels)  # what the rows mean, beside how they were made
         os.replace(tmp, dest)
+    except OSError as e:  # name the cache, not its temporary copy
+        raise OSError(e.errno, f"{e.strerror or e} (writing its new copy {tmp.name}; the cache is unchanged)",
+                      str(dest)) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -104,14 +108,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def read_split_rows(path: Path, split: str) -> L.Rows | None:
     """All rows of one split of a cache file, or None when the file or split is absent."""
     if not Path(path).exists():
@@ -130,14 +126,19 @@ def merge_caches(
     order its rows should follow (e.g. the manifest order); other splits keep source order.
     `meta` (compatible with the sources) gives `dest` its attributes; default: the first source's.
     """
-    from sgmft_cache.validation import validate
-
     sources = [Path(s) for s in sources]
     if not sources:
         raise CacheError(f"{dest}: nothing to merge")
+    with lock.cache_lock(dest):
+        return _merge(sources, Path(dest), order or {}, meta)
+
+
+def _merge(sources: list[Path], dest: Path, order: dict[str, Sequence[str]], meta: L.CacheMeta | None) -> L.CacheMeta:
+    from sgmft_cache.validation import validate
+
     metas = [validate(s) for s in sources]
-    for src, meta in zip(sources[1:], metas[1:]):
-        why = metas[0].compatible_with(meta)
+    for src, other in zip(sources[1:], metas[1:]):
+        why = metas[0].compatible_with(other)
         if why:
             raise CacheError(f"{src}: cannot be merged with {sources[0]}: {why}")
     splits: dict[str, list[L.Rows]] = {}
@@ -145,7 +146,6 @@ def merge_caches(
         with h5py.File(src, "r") as f:
             for split in f:
                 splits.setdefault(split, []).append(L.read_rows(f[split]))
-    order = order or {}
     merged = {split: merge_rows(blocks, order.get(split)) for split, blocks in splits.items()}
     meta = meta or metas[0]
     why = meta.compatible_with(metas[0])

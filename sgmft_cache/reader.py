@@ -96,6 +96,15 @@ def load_skipped(path: str | Path, split: str) -> dict[str, str]:
     return dict(zip(ids.tolist(), reasons.tolist()))
 
 
+def load_dropped_images(path: str | Path, split: str) -> dict[str, str]:
+    """Ids of `/<split>` whose posts were kept without some of their pictures, each with why (empty when none)."""
+    validate(path, require_splits=[split])
+    with h5py.File(path, "r") as f:
+        group = f[split]
+        ids, notes = L.read_strings(group, L.ID), L.read_strings(group, L.DROPPED_IMAGES)
+    return {i: n for i, n in zip(ids.tolist(), notes.tolist()) if n} if len(notes) == len(ids) else {}
+
+
 def load_split(path: str | Path, split: str) -> SplitData:
     """Read `/<split>` into memory, refusing NaN/Inf features with the first offending id."""
     return load_cache(path, required=[split])[1][split]

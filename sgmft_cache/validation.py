@@ -53,6 +53,10 @@ def _check_root(f: h5py.File) -> L.CacheMeta:
         raise CacheError(f"missing root attribute(s) {', '.join(missing)}: not written by sgmft")
     if L._as_str(f.attrs[L.ATTR_FORMAT]) != L.FORMAT:
         raise CacheError(f"format attribute is {f.attrs[L.ATTR_FORMAT]!r}, expected {L.FORMAT!r}")
+    for name in (L.ATTR_VERSION, L.ATTR_EMBED_DIM):  # hand-made caches: "1024" is not an integer attribute
+        value = f.attrs[name]
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+            raise CacheError(f"root attribute {name} is {value!r} ({type(value).__name__}), expected an integer")
     version = int(f.attrs[L.ATTR_VERSION])
     if version not in L.READABLE_VERSIONS:
         raise CacheError(f"cache version {version}; this sgmft reads versions 1 and 2 (upgrade sgmft)")
@@ -92,6 +96,9 @@ def _check_split(group: h5py.Group, meta: L.CacheMeta) -> set[str]:
     n = group[L.ID].shape[0] if group[L.ID].ndim == 1 else -1
     if n < 0:
         raise CacheError(f"{where}/{L.ID} must be one-dimensional")
+    for name in (L.ID, L.TEXT_CLEAN, L.SKIPPED_ID, L.SKIPPED_REASON):
+        if name in group and h5py.check_string_dtype(group[name].dtype) is None:
+            raise CacheError(f"{where}/{name} has dtype {group[name].dtype}, expected utf-8 strings (write ids as text)")
     for name in L.FEATURES:
         ds = group[name]
         if ds.ndim != 2 or ds.shape[1] != meta.embed_dim:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,8 +18,9 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from sgmft_cache import layout as L, postshape as P
+from sgmft_cache import layout as L, lock, postshape as P
 from sgmft_cache.defaults import DEFAULT_CHUNK_ROWS
+from sgmft_cache.diskfile import built_in_memory
 from sgmft_cache.errors import CacheError
 from sgmft_cache.merge import merge_rows, read_split_rows, remove_dead_temporaries, write_cache_atomically
 from sgmft_cache.reader import split_ids
@@ -56,6 +58,15 @@ class CacheWriter:
         if self.dtype not in L.FEATURE_DTYPES:
             raise ValueError(f"feature dtype must be float32 or float16, not {dtype}")
         self.chunks = staging_dir(self.path) / split
+        lock.acquire(self.path)  # one writer per cache file, until commit() or close()
+        self._unlock = weakref.finalize(self, lock.release, self.path)
+        try:
+            self._start(overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, overwrite: bool) -> None:
         if overwrite:
             self.path.unlink(missing_ok=True)
             shutil.rmtree(staging_dir(self.path), ignore_errors=True)
@@ -138,7 +149,7 @@ class CacheWriter:
         rows = merge_rows(self._buffer)
         final = self.chunks / f"chunk-{self._next_chunk:06d}.h5"
         tmp = final.with_suffix(".tmp")
-        with h5py.File(tmp, "w") as f:
+        with built_in_memory(tmp) as f:
             L.write_meta(f, self.meta)
             L.write_rows(f.create_group(self.split), rows)
             L.stamp_version(f)
@@ -158,7 +169,12 @@ class CacheWriter:
         shutil.rmtree(self.chunks, ignore_errors=True)
         if staging_dir(self.path).exists() and not any(staging_dir(self.path).iterdir()):
             staging_dir(self.path).rmdir()
+        self.close()
         return CommitSummary(self.split, len(rows), len(rows.skipped_id))
+
+    def close(self) -> None:
+        """Let other writers at the cache (commit does this); buffered rows not flushed are dropped."""
+        self._unlock()
 
 
     def _check_other_splits(self, ids: set[str]) -> None:

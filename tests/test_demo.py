@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import cli
+from sgmft_cache import load_split
 from pipeline.demo import choose_encoder, write_sample
 from pipeline.demo.sample import CLASSES
 
@@ -34,7 +35,11 @@ def test_demo_runs_end_to_end_and_says_the_encoder_is_tiny(tmp_path, one_thread)
     assert report.index("PLACEHOLDER ENCODER") < report.index("About this demo") < report.index("## Cache")
     assert list((out / "report").rglob("*.png"))
     predictions = pd.read_csv(out / "new_posts" / "posts.predictions.csv", dtype=str, keep_default_na=False)
-    assert len(predictions) == 14 and (predictions["skipped_reason"] != "").sum() == 2
+    assert len(predictions) == 15 and (predictions["skipped_reason"] != "").sum() == 1  # new-nothing: no usable part
+    by_id = predictions.set_index("id")
+    assert by_id.loc["new-missing-image", "modalities"] == "text" and by_id.loc["new-emoji-only", "modalities"] == "image"
+    cache = load_split(out / "feats.h5", "train")  # the generated posts hold every kind of post
+    assert (~cache.has_image).any() and (~cache.has_text).any() and (cache.image_counts > 1).any()
     assert set(predictions.loc[predictions["pred"] != "", "pred"]) <= set(CLASSES)
     metrics = json.loads((out / "runs" / "sgmft-seed0" / "metrics.json").read_text())
     assert metrics["encoder"] == "tiny" and metrics["test_size"] == 14 and metrics["epochs"] == 2
@@ -43,13 +48,18 @@ def test_demo_runs_end_to_end_and_says_the_encoder_is_tiny(tmp_path, one_thread)
 def test_generated_sample_is_deterministic_balanced_and_noisy(tmp_path):
     a, b = write_sample(tmp_path / "a", 28, seed=5), write_sample(tmp_path / "b", 28, seed=5)
     assert a.read_bytes() == b.read_bytes()
-    assert all((a.parent / p).read_bytes() == (b.parent / p).read_bytes() for p in pd.read_csv(a)["image"])
-    posts = pd.read_csv(a)
+    posts = pd.read_csv(a, dtype=str, keep_default_na=False)
+    pictures = [p for one, many in zip(posts["image"], posts["images"]) for p in {one, *many.split("|")} if p]
+    assert all((a.parent / p).read_bytes() == (b.parent / p).read_bytes() for p in pictures)
     assert posts["label"].value_counts().to_dict() == {c: 4 for c in CLASSES}
     other = pd.read_csv(write_sample(tmp_path / "c", 28, seed=6))
     assert other["text"].tolist() != posts["text"].tolist()
-    noise = "".join(pd.read_csv(write_sample(tmp_path / "d", 280, seed=0))["text"])
+    big = pd.read_csv(write_sample(tmp_path / "d", 280, seed=0), dtype=str, keep_default_na=False)
+    noise = "".join(big["text"])
     assert all(mark in noise for mark in ("http://t.cn/", "@", "[", "//@", "#"))
+    several = big["images"].str.count(r"\|") + 1
+    assert 0.05 < (big["image"] == "").mean() < 0.2 and 0.1 < (big["images"] != "").mean() < 0.3
+    assert several[big["images"] != ""].between(2, 3).all()
 
 
 def test_auto_encoder_uses_vit_h_only_when_its_weights_are_already_there(tmp_path):

@@ -61,12 +61,13 @@ def test_checkins_with_scene_photos_extract_fit_report_predict(shared_data, tmp_
     for variant in ("sgmft", "logreg-probe"):
         out = sgmft("predict", "--run", str(runs / f"{variant}-seed0"), "--data", str(data),
                     "--out", str(tmp_path / f"{variant}.csv"), "--workers", "1", "-q")
-        assert "placeholder encoder `tiny`" in out and "1 missing image file" in out
+        assert "placeholder encoder `tiny`" in out and "text" in out.split("predicted from:")[1]
         table = pd.read_csv(tmp_path / f"{variant}.csv", dtype={"id": str}, keep_default_na=False)
         assert table["id"].tolist() == [r["id"] for r in fresh]
         done = table[table["pred"] != ""]
-        assert len(done) >= len(fresh) - 3  # a check-in text may clean to nothing; the missing photo never encodes
-        assert table.set_index("id").loc["no-photo", "skipped_reason"].startswith("missing image file")
+        assert len(done) == len(fresh)  # a text that cleans to nothing keeps its photo; the missing photo its text
+        no_photo = table.set_index("id").loc["no-photo"]
+        assert no_photo["modalities"] == "text" and no_photo["dropped_images"].startswith("missing image file")
         probs = done[[f"p_{c}" for c in labels]].to_numpy(dtype=float)
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
         assert set(done["pred"]) <= set(labels)

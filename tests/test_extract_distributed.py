@@ -34,11 +34,16 @@ OPTIONS = ["--model", "tiny", "--workers", "0", "--batch-size", "4", "--chunk-ro
 
 @pytest.fixture(scope="module")
 def posts(tmp_path_factory):
-    """A messy manifest (odd and broken images, duplicates, emoji-only text) plus plain posts: 119 rows."""
+    """A messy manifest (odd and broken images, duplicates, emoji-only text) plus plain posts and posts of
+    every shape (several images, a bad one among them, text only): 125 rows."""
     folder = tmp_path_factory.mktemp("posts")
     rows, _ = messy_posts(folder)
     for k, row in enumerate(post_rows(folder / "more", 90)):
         rows.append({**row, "id": f"more-{k:03d}", "image": f"more/{row['image']}", "split": SPLITS[k % 3]})
+    for k in range(6):
+        several = "|".join(f"more/images/p{(k + j) % 90:03d}.jpg" for j in range(k % 3 + 1)) + "|bad/missing.jpg"
+        rows.append(dict(id=f"shape-{k}", text=f"周末 逛街 {k}", image="", images=several if k % 3 else "",
+                         label="home", split=SPLITS[k % 3]))
     manifest = write_manifest(folder / "posts.csv", rows)
     reference = ExtractConfig(manifest=str(manifest), cache=str(folder / "single.h5"), model="tiny", workers=0,
                               batch_size=4, chunk_rows=4, max_pixels=200_000, quiet=True)
@@ -61,12 +66,13 @@ def run_torchrun(tmp_path: Path, manifest: Path, cache: Path, *extra: str) -> su
 
 
 def snapshot(cache) -> dict:
-    """Per split: rows by id (features, label, cleaned text) in stored order, and the skip list."""
+    """Per split: rows by id (text, image set, label, cleaned text and mask) in stored order, and the skip list."""
     out = {}
     for split in SPLITS:
         data = load_split(cache, split)
-        rows = {i: (data.text[k].numpy(), data.image[k].numpy(), int(data.label[k]), data.text_clean[k])
-                for k, i in enumerate(data.ids)}
+        off = data.image_offsets
+        rows = {i: (data.text[k].numpy(), data.images[off[k]:off[k + 1]].numpy(), int(data.label[k]),
+                    (data.text_clean[k], bool(data.has_text[k]))) for k, i in enumerate(data.ids)}
         out[split] = (rows, load_skipped(cache, split))
     return out
 

@@ -63,7 +63,7 @@ def test_automatic_split_is_stratified_seeded_twenty_percent(tmp_path):
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "absent.csv", "no such manifest file"),
     (lambda d: write_manifest(d / "p.xlsx.txt", [dict(text="a", image="b")]), "unknown manifest extension"),
-    (lambda d: write_manifest(d / "p.csv", [dict(id="a", image="b")]), "missing column.*text"),
+    (lambda d: write_manifest(d / "p.csv", [dict(id="a", img="b")]), "none of the columns text, image, images"),
     (lambda d: write_manifest(d / "p.csv", [dict(id="a", text="x", image="b")] * 2), "id.*'a' 2 times"),
     (lambda d: write_manifest(d / "p.csv", [dict(id="a", text="x", image="b", split="dev")]), "split column holds 'dev'"),
     (lambda d: write_manifest(d / "p.csv", [dict(id="", text="x", image="b")]), "empty id"),

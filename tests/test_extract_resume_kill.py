@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from extract_fixtures import post_rows, write_manifest
+from extract_fixtures import NOTHING_LEFT, post_rows, write_manifest
 from sgmft_cache import load_skipped, load_split, staging_dir
 from pipeline.extract import ExtractConfig, extract
 
@@ -42,7 +42,7 @@ def kill_after_chunks(proc: subprocess.Popen, cache: Path, more: int) -> int:
 def test_sigkilled_runs_resume_to_the_uninterrupted_result(tmp_path):
     rows = post_rows(tmp_path, 160)
     for row in rows[::40]:
-        row["image"] = "images/absent.jpg"  # a few skips, so the skip lists are compared too
+        row["image"], row["text"] = "images/absent.jpg", NOTHING_LEFT  # a few skips, so the skip lists are compared too
     for row in rows:
         row["split"] = "train"
     manifest = write_manifest(tmp_path / "posts.csv", rows)

@@ -41,7 +41,8 @@ def messy(tmp_path_factory):
 
 def stored(cache, split):
     data = load_split(cache, split)
-    return {i: (data.text[k], data.image[k], int(data.label[k]), data.text_clean[k]) for k, i in enumerate(data.ids)}
+    return {i: (data.text[k], data.image[k], int(data.label[k]), data.text_clean[k], bool(data.has_text[k]))
+            for k, i in enumerate(data.ids)}
 
 
 def test_every_row_is_in_the_cache_or_skipped_with_its_reason(messy):
@@ -81,10 +82,11 @@ def test_stored_vectors_equal_direct_cn_clip_calls(messy):
         found.update(stored(messy["cfg"].cache, split))
     assert len(found) == sum(k is None for k in messy["expected"].values())
     text, image = direct_cn_clip(load_encoder("tiny", device="cpu"), messy["folder"], [rows[i] for i in found])
-    for k, (id_, (stored_text, stored_image, label, text_clean)) in enumerate(found.items()):
+    for k, (id_, (stored_text, stored_image, label, text_clean, has_text)) in enumerate(found.items()):
         assert text_clean == clean(rows[id_]["text"]) and labels[label] == rows[id_]["label"]
         torch.testing.assert_close(stored_image, image[k], rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(stored_text, text[k], rtol=1e-4, atol=1e-5)
+        assert has_text == bool(text_clean)  # emoji-only is kept with its image, its text row zeros
+        torch.testing.assert_close(stored_text, text[k] if has_text else torch.zeros_like(text[k]), rtol=1e-4, atol=1e-5)
 
 
 def test_identical_images_and_texts_are_encoded_once(messy):
@@ -92,7 +94,8 @@ def test_identical_images_and_texts_are_encoded_once(messy):
     encoded_images = sum(s.images_encoded for s in summary.values())
     encoded_texts = sum(s.texts_encoded for s in summary.values())
     written = sum(s.written for s in summary.values())
-    assert (written - encoded_images, written - encoded_texts) == (1, 1)
+    texts = sum(s.texts_used for s in summary.values())
+    assert (written - encoded_images, texts - encoded_texts) == (2, 1)  # emoji-only also reuses post-001's image
     assert summary["test"].reused == (1, 1)  # dup-image repeats a train image, dup-text a test text
     train, test = stored(messy["cfg"].cache, "train"), stored(messy["cfg"].cache, "test")
     assert torch.equal(test["dup-image"][1], train["post-000"][1])
@@ -218,7 +221,7 @@ def test_real_architecture_at_random_weights_end_to_end(tmp_path):
     assert "RANDOM WEIGHTS" in validate(cfg.cache).provenance.encoder_note and "RANDOM WEIGHTS" in summary.text()
     text, image = direct_cn_clip(load_encoder("RN50", random_weights=True, device="cpu"), tmp_path, rows)
     for k, row in enumerate(rows):
-        stored_text, stored_image, _, _ = stored(cfg.cache, row["split"])[row["id"]]
+        stored_text, stored_image, *_ = stored(cfg.cache, row["split"])[row["id"]]
         torch.testing.assert_close(stored_image, image[k], rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(stored_text, text[k], rtol=1e-4, atol=1e-4)
 

@@ -88,11 +88,12 @@ def test_text_batches_sort_by_length_and_keep_to_the_budgets():
 
 def test_a_batch_carries_each_distinct_image_once_and_every_post_gets_its_own(tmp_path):
     pictures = [torch.full((3, 2, 2), float(k)) for k in range(3)]
-    items = [Item(f"p{k}", "t", [101, 102], f"key{k % 3}", pictures[k % 3], None, 0.0) for k in range(7)]
-    items[4] = replace(items[4], pixels=None, reason="missing image file: x.jpg")  # a skipped row carries nothing
+    items = [Item(f"p{k}", "t", [101, 102], [f"key{k % 3}"], [pictures[k % 3]], None, 0.0) for k in range(7)]
+    items[4] = replace(items[4], image_keys=[], pixels=None, reason="missing image file: x.jpg")  # carries nothing
+    items[5] = replace(items[5], image_keys=["key2", "key0"], pixels=[pictures[2], pictures[0]])  # several images
     batch = collate(items)
     assert batch.pixels.shape[0] == 3 and batch.rows == {"key0": 0, "key1": 1, "key2": 2}
-    assert all(torch.equal(batch.pixels[batch.rows[it.image_key]], pictures[int(it.image_key[-1])]) for it in items)
+    assert all(torch.equal(batch.pixels[batch.rows[key]], pictures[int(key[-1])]) for it in items for key in it.image_keys)
     assert all(it.pixels is None for it in batch.items) and [it.id for it in batch.items] == [f"p{k}" for k in range(7)]
 
     rows = post_rows(tmp_path, 9)

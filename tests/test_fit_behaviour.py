@@ -147,11 +147,11 @@ def batch_orders(cache, tmp_path, monkeypatch, seed: int) -> list[list[int]]:
     real = REAL_TRAIN_EPOCH  # not the module's attribute: a previous call may have patched it
     epochs = []
 
-    def train_epoch(head, opt, data, batch_size, generator, on_step=lambda *a: None):
+    def train_epoch(head, opt, data, batch_size, generator, on_step=lambda *a: None, **kw):
         seen = []
         hook = head.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
         try:
-            out = real(head, opt, data, batch_size, generator, on_step)
+            out = real(head, opt, data, batch_size, generator, on_step, **kw)
         finally:
             hook.remove()
         where = {tuple(row.tolist()): i for i, row in enumerate(data.text)}

@@ -212,7 +212,8 @@ def test_whole_head_fast_path_equals_general_path_in_value_and_gradient():
     fast, slow = SGMFTHead(cfg), SGMFTHead(HeadConfig(**{**cfg.to_dict(), "fast_path": False}))
     slow.load_state_dict(fast.state_dict())
     t, v, y = torch.randn(B, D), torch.randn(B, D), torch.tensor([0, 3, 4])
-    out_fast, out_slow = fast(t, v), slow(t, v)
+    masks = dict(has_text=torch.tensor([True, False, True]), has_image=torch.tensor([True, True, False]))
+    out_fast, out_slow = fast(t, v, **masks), slow(t, v, **masks)  # the placeholders get gradients too
     torch.testing.assert_close(out_fast, out_slow)
     F.cross_entropy(out_fast, y).backward()
     F.cross_entropy(out_slow, y).backward()

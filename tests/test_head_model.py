@@ -27,9 +27,11 @@ def test_logits_shape_and_finite(variant):
 def test_every_parameter_gets_a_gradient_except_one_key_query_key(variant):
     """Over one-element sequences softmax(QKᵀ) ≡ 1, so W^Q and W^K cannot learn (a property of the
     paper's single-vector setting); every other parameter must receive a non-zero gradient (the
-    temperatures τ_m, τ_e of the variants that learn them included)."""
+    temperatures τ_m, τ_e of the variants that learn them included, and the placeholders of posts that lack a
+    modality)."""
     head = small(variant, fast_path=False)
-    loss = F.cross_entropy(head(torch.randn(8, D), torch.randn(8, D)), torch.arange(8) % 7)
+    has_text, has_image = torch.arange(8) != 2, torch.arange(8) != 5
+    loss = F.cross_entropy(head(torch.randn(8, D), torch.randn(8, D), has_text, has_image), torch.arange(8) % 7)
     loss.backward()
     for name, p in head.named_parameters():
         assert p.grad is not None, name

@@ -144,5 +144,5 @@ def test_evaluate_is_the_heads_loss_and_accuracy_in_eval_mode_in_any_batch_size(
 
 def test_head_outputs_of_no_posts():
     head = small_head()
-    logits, fusion = head_outputs(head, torch.zeros(0, D), torch.zeros(0, D), torch.device("cpu"))
+    logits, fusion = head_outputs(head, Batches(torch.zeros(0, D), torch.zeros(0, D), torch.zeros(0, dtype=torch.long)))
     assert logits.shape == (0, K) and fusion is None

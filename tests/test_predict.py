@@ -15,6 +15,7 @@ import cli
 from extract_fixtures import broken_images, write_manifest
 from sgmft_cache import load_split
 from pipeline.extract import ExtractConfig, extract
+from pipeline.extract.textprep import TextCleaner, load_stopwords
 from pipeline.fit import FitConfig, fit, load_checkpoint
 from pipeline.predict import PredictConfig, load_trained_run, predict
 from pipeline.demo import write_sample
@@ -59,7 +60,8 @@ def test_csv_has_ids_in_order_one_probability_column_per_class(trained):
     summary = run_predict(trained, "sgmft", rows, "csv")
     table = pd.read_csv(summary.out, dtype={"id": str}, keep_default_na=False)
     labels = json.loads((trained["runs"]["sgmft"] / "config.json").read_text())["labels"]
-    assert list(table.columns) == ["id", "pred", *[f"p_{c}" for c in labels], "skipped_reason"]
+    assert list(table.columns) == ["id", "pred", *[f"p_{c}" for c in labels], "modalities", "images_used",
+                                   "dropped_images", "skipped_reason"]
     assert table["id"].tolist() == [r["id"] for r in rows]
     probs = table[[f"p_{c}" for c in labels]].to_numpy(dtype=float)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
@@ -72,32 +74,46 @@ def test_head_applied_to_the_predict_cache_gives_the_csv(trained):
     head, info = load_checkpoint(trained["runs"]["sgmft"])
     data = load_split(summary.cache, "test")
     with torch.no_grad():
-        expected = torch.softmax(head(data.text, data.image), 1).numpy()
+        expected = torch.softmax(head(data.text, data.image, data.has_text, data.has_image), 1).numpy()
     got = summary.table.set_index("id").loc[data.ids, [f"p_{c}" for c in info["labels"]]].to_numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
     again = run_predict(trained, "sgmft", trained["test_rows"], "direct")  # resumable: nothing encoded twice
     assert again.extraction.stats.written == 0 and again.extraction.already == len(trained["test_rows"])
 
 
-def test_bad_rows_are_listed_with_their_reason_and_the_run_goes_on(trained):
+def test_every_post_with_a_usable_modality_is_predicted_and_says_from_what(trained):
     folder = trained["folder"]
     bad = broken_images(folder / "bad")
-    rows = trained["test_rows"][:3] + [
+    clean = TextCleaner(load_stopwords())
+    plain = [r for r in trained["test_rows"] if r["image"] and clean(r["text"])]  # text and one picture
+    good = [r["image"] for r in plain[:3]]
+    rows = plain[:2] + [
         dict(id="gone", text="在家做饭", image=str(bad["missing.jpg"].relative_to(folder))),
         dict(id="half", text="在家做饭", image=str(bad["truncated.jpg"].relative_to(folder))),
-        dict(id="emoji", text="😀👍 [哈哈] @someone", image=trained["test_rows"][0]["image"]),
+        dict(id="emoji", text="😀👍 [哈哈] @someone", image=good[0]),
+        dict(id="several", text="在家做饭", image="", images="|".join([good[1], str(bad["empty.png"].relative_to(folder)),
+                                                                       good[2]])),
+        dict(id="nothing", text="😀👍 [哈哈]", image=str(bad["missing.jpg"].relative_to(folder))),
     ]
-    data = write_manifest(folder / "bad.csv", [{k: v for k, v in r.items() if k != "label"} for r in rows])
+    rows = [{"images": "", **{k: v for k, v in r.items() if k != "label"}} for r in rows]
+    data = write_manifest(folder / "bad.csv", rows)
     result = CliRunner().invoke(cli.app, ["predict", "--run", str(trained["runs"]["sgmft"]), "--data", str(data),
                                           "--workers", "0", "-q"])
     assert result.exit_code == 0, result.output
-    assert "predicted 3 of 6 posts" in result.output and "skipped 3" in result.output
+    assert "predicted 6 of 7 posts" in result.output and "skipped 1: 1 missing image file" in result.output
+    assert "predicted from: 3 text+image, 2 text, 1 image (1 with several images)" in result.output
     table = pd.read_csv(folder / "bad.predictions.csv", dtype=str, keep_default_na=False).set_index("id")
-    assert table.loc["gone", "skipped_reason"].startswith("missing image file")
-    assert table.loc["half", "skipped_reason"].startswith("truncated or corrupt image")
-    assert table.loc["emoji", "skipped_reason"].startswith("empty text after cleaning")
-    assert (table.loc[["gone", "half", "emoji"], "pred"] == "").all()
-    assert (table.drop(index=["gone", "half", "emoji"])["skipped_reason"] == "").all()
+    assert table.loc["nothing", "skipped_reason"].startswith("missing image file")
+    assert "empty text after cleaning" in table.loc["nothing", "skipped_reason"]
+    assert table.loc["nothing", "pred"] == "" and (table.drop(index="nothing")["pred"] != "").all()
+    assert table["modalities"].to_dict() == {rows[0]["id"]: "text+image", rows[1]["id"]: "text+image", "gone": "text",
+                                             "half": "text", "emoji": "image", "several": "text+image", "nothing": ""}
+    assert table["images_used"].tolist() == ["1", "1", "0", "0", "1", "2", "0"]
+    assert table.loc["gone", "dropped_images"].startswith("missing image file")
+    assert table.loc["several", "dropped_images"].startswith("empty image file")
+    probs = table.drop(index="nothing")[[c for c in table.columns if c.startswith("p_")]].to_numpy(dtype=float)
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_a_cache_path_that_is_no_feature_cache_is_refused_not_deleted(trained, tmp_path):

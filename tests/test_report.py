@@ -102,7 +102,7 @@ def test_paper_numbers_are_beside_ours_and_labelled(summary):
 def test_two_caches_never_share_a_table(summary):
     a, b = section(summary, "synthetic-d32"), section(summary, "synthetic-d16")
     assert {r.key for r in b.rows} == {"sgmft", "text-only"}
-    assert all(r.fingerprint == b.fingerprint for r in b.runs) and all(r.fingerprint == a.fingerprint for r in a.runs)
+    assert all(r.cache_key == b.fingerprint for r in b.runs) and all(r.cache_key == a.fingerprint for r in a.runs)
     assert len(a.runs) == 12 and len(b.runs) == 3
     text_b = part(summary, b.fingerprint)
     assert cells(text_b, "text-only")[0][4] == "1"  # its second fit supersedes the first, nothing from cache A
@@ -181,6 +181,9 @@ def test_loud_banner_for_placeholder_encoders_only(summary, runs_root, tmp_path)
     m = json.loads((real / "metrics.json").read_text())
     m.update(encoder="ViT-H-14", encoder_note="", cache_fingerprint="vit-h-14-abc", placeholder_encoder=False)
     (real / "metrics.json").write_text(json.dumps(m))
+    cfg = json.loads((real / "config.json").read_text())
+    cfg["cache_fingerprint"] = "vit-h-14-abc"  # the run's own record agrees (a mismatch is refused)
+    (real / "config.json").write_text(json.dumps(cfg))
     text = report([real], tmp_path / "out", tsne=False).markdown
     assert "PLACEHOLDER" not in text and "encoder `ViT-H-14`" in text
 

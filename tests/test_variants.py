@@ -42,7 +42,8 @@ def build(variant: str) -> SGMFTHead:
 
 
 def params(variant: str) -> set[str]:
-    return {name for name, _ in build(variant).named_parameters()}
+    """Parameter names, less the placeholders of missing modalities (`inputs.`), which every variant has."""
+    return {name for name, _ in build(variant).named_parameters() if not name.startswith("inputs.")}
 
 
 def modules(variant: str) -> set[str]:
@@ -172,7 +173,44 @@ def _raw():
     assert not torch.allclose(head(t, v), head(7 * t, v))  # the raw scale reaches the head
 
 
+def _image_set(variant: str, pool: str):
+    """The full model's parameters; it reads every real image of a post (the first-image model reads one)."""
+    head, full = build(variant).eval(), build(FULL).eval()
+    assert head.cfg.images == pool and params(variant) == params(FULL)
+    full.load_state_dict(head.state_dict())
+    t, images = torch.randn(4, D), torch.randn(4, 3, D)
+    mask = torch.tensor([[True, True, True], [True, True, False], [True, False, False], [True, True, True]])
+    other = images.clone()
+    other[:, 1:] = torch.randn(4, 2, D)  # only the second and third images change
+    moved = (head(t, images[:, 0], images=images, image_mask=mask) - head(t, other[:, 0], images=other,
+                                                                         image_mask=mask)).abs().amax(1)
+    assert (moved[[0, 1, 3]] > 1e-4).all() and moved[2] < 1e-6  # post 2 has one image: its padding is ignored
+    torch.testing.assert_close(full(t, images[:, 0], images=images, image_mask=mask),
+                               full(t, other[:, 0], images=other, image_mask=mask))  # the paper's: first image only
+
+
+def _mean_images():
+    _image_set("sgmft-mean-images", "mean")
+    head, full = build("sgmft-mean-images").eval(), build(FULL).eval()
+    full.load_state_dict(head.state_dict())
+    t, images = torch.randn(3, D), torch.randn(3, 2, D)
+    unit = torch.nn.functional.normalize
+    mean = unit(images, dim=-1).mean(1)  # the mean of the images on the unit sphere
+    torch.testing.assert_close(head(t, images[:, 0], images=images), full(t, mean))
+
+
+def _attend_images():
+    _image_set("sgmft-images", "attend")
+    head = build("sgmft-images")
+    seen = []
+    head.fusion.text_to_image[0].register_forward_hook(lambda mod, args, out: seen.append(args[1].shape))
+    head(torch.randn(2, D), torch.randn(2, D), images=torch.randn(2, 4, D), image_mask=torch.ones(2, 4, dtype=torch.bool))
+    assert seen == [torch.Size([2, 4, D])]  # the SFM's text attends over the four images, a real sequence
+
+
 STRUCTURE = {
+    "sgmft-images": _attend_images,
+    "sgmft-mean-images": _mean_images,
     FULL: test_full_model_has_sim_with_text_wise_ffn_and_sfm,
     "clip-only": _clip_only,
     "sfm-only": _sfm_only,

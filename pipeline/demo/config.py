@@ -29,7 +29,7 @@ class DemoConfig:
     out: str = setting(str(Path(DEFAULT_CACHE).parent / "demo"), "Folder for everything the demo makes: posts, cache, "
                        "runs, report, predictions.")
     posts: int = setting(560, "Posts to generate, balanced over the 7 classes; 20 % become the test split.")
-    new_posts: int = setting(12, "Fresh posts for the predict step (two broken rows are added to them).")
+    new_posts: int = setting(12, "Fresh posts for the predict step (three broken rows are added to them).")
     seed: int = setting(0, "Seeds the posts, splits and fits: same seed, same demo.")
     encoder: str = setting(AUTO_ENCODER, f"auto: {REAL_MODEL} when its weights are already in cn_clip's folder, else "
                            "tiny (random weights); or a cn_clip model name, or tiny.")

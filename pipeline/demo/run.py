@@ -74,7 +74,7 @@ def _fit(cfg: DemoConfig, out: Path, plan: Schedule, say: Callable[[str], None])
     say(f"fitting {len(cfg.variants)} variants, {plan.epochs} epochs at lr {plan.lr:g}" + ("" if plan.paper else
         f" (not {PAPER}: see the note in the report)"))
     base = FitConfig(cache=str(out / "feats.h5"), epochs=plan.epochs, lr=plan.lr, seed=cfg.seed,
-                     out=str(out / "runs"), quiet=cfg.quiet)
+                     out=str(out / "runs"), overwrite=True, quiet=cfg.quiet)
     runs = sweep(base, list(cfg.variants), [cfg.seed],
                  on_run=lambda r: say(f"FAILED {r.variant}: {r.error}" if r.error else f"  {describe(r.metrics)}"))
     done = [r for r in runs if r.error is None]

@@ -42,11 +42,12 @@ def encoder_banner(model: str, why: str) -> str:
 
 
 def feature_spread(cache: Path) -> dict[str, float]:
-    """Per modality, the train posts' mean cosine similarity to their mean vector: 1 = every post the same."""
+    """Per modality, the train posts' mean cosine similarity to their mean vector: 1 = every post the same
+    (over the posts that have that modality)."""
     train = load_split(cache, "train")
     spread = {}
-    for name in ("text", "image"):
-        x = torch.nn.functional.normalize(getattr(train, name), dim=1)
+    for name, has in (("text", train.has_text), ("image", train.has_image)):
+        x = torch.nn.functional.normalize(getattr(train, name)[has], dim=1)
         spread[name] = float((x @ torch.nn.functional.normalize(x.mean(0), dim=0)).mean())
     return spread
 

@@ -36,7 +36,11 @@ def default_workers(device=None) -> int:
 @dataclass(frozen=True)
 class ExtractConfig:
     manifest: str = setting("data/posts.csv", "Posts to encode: CSV, TSV, JSONL or Parquet with columns text, image "
-                            "(a path relative to the manifest's folder, or absolute) and optionally id, label, split.")
+                            "(a path relative to the manifest's folder, or absolute) and/or images (several paths, "
+                            "'|'-separated in CSV/TSV, a list in JSONL/Parquet), optionally id, label, split; a post "
+                            "may lack a text or its images.")
+    max_images: int = setting(9, "Images used per post (Weibo posts carry up to 9, now 18); further ones are left "
+                              "out and noted.")
     cache: str = setting(DEFAULT_CACHE, "Feature cache to write (HDF5, SPEC §3).")
     split: str = setting("all", "train, val, test, or all. Without a split column in the manifest: a stratified "
                          "seeded test split (--test-fraction), the rest train.")
@@ -54,8 +58,9 @@ class ExtractConfig:
                                     "zh+en lists.")
     extra_stopwords: str | None = setting(None, "Stop-word file whose words are added to the list in use.")
     context_length: int = setting(52, "Text tokens incl. [CLS]/[SEP] (cn_clip's default); longer texts are cut.")
-    empty_text: str = setting("skip", "A text empty after cleaning: 'skip' the row (listed with its reason) or "
-                              "'encode' the empty string.")
+    empty_text: str = setting("skip", "A text empty after cleaning: 'skip' it (the post is kept with its images; "
+                              "one with no usable image is skipped, listed with its reason) or 'encode' the empty "
+                              "string.")
     device: str = setting(AUTO, "auto (cuda when present), cpu, cuda, cuda:N.")
     precision: str = setting(AUTO, "auto (fp16 on CUDA, cn_clip's own; fp32 on CPU), fp32, fp16, bf16.")
     batch_size: int = setting(64, "Posts per encoder batch.")
@@ -67,6 +72,8 @@ class ExtractConfig:
                               "by length within this many rows.")
     max_pixels: int = setting(PIL_MAX_PIXELS, "Larger images are skipped as 'image too large' (default: Pillow's "
                               "own limit, about 9459 x 9459).")
+    max_image_bytes: int = setting(50_000_000, "Image files larger than this many bytes are skipped unread as "
+                                   "'image file too large'.")
     overwrite: bool = setting(False, "Replace a cache made with another model, weights or preprocessing.")
     quiet: bool = setting(False, "No progress bar.")
     dist_timeout: float = setting(3600.0, "Under torchrun: seconds a rank waits for the others at a sync point.")
@@ -78,8 +85,8 @@ class ExtractConfig:
             (self.precision not in PRECISIONS, f"--precision {self.precision}: choose {', '.join(PRECISIONS)}"),
             (not 0.0 < self.test_fraction < 1.0, f"--test-fraction {self.test_fraction}: must lie between 0 and 1"),
             (not 3 <= self.context_length <= 512, f"--context-length {self.context_length}: must lie in 3..512"),
-            (min(self.batch_size, self.chunk_rows, self.max_pixels) < 1,
-             "--batch-size, --chunk-rows and --max-pixels must be positive"),
+            (min(self.batch_size, self.chunk_rows, self.max_pixels, self.max_image_bytes, self.max_images) < 1,
+             "--batch-size, --chunk-rows, --max-pixels, --max-image-bytes and --max-images must be positive"),
             ((self.workers or 0) < 0, f"--workers {self.workers}: must be 0 (decode in the main process) or more"),
             (self.threads < 0, f"--threads {self.threads}: must be 0 (automatic) or more"),
             (self.dist_timeout <= 0, f"--dist-timeout {self.dist_timeout}: must be positive"),

@@ -11,6 +11,7 @@ import importlib.metadata
 import io
 import json
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,12 +231,23 @@ def _random_model(weights: Weights) -> CLIP:
 
 
 def _checkpoint_model(weights: Weights) -> CLIP:
+    """cn_clip's model from a checkpoint file, read weights-only whatever torch's default (cn_clip's own
+    load_from_name unpickles it in full, which runs any code a crafted file holds)."""
+    try:
+        checkpoint = torch.load(weights.path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        why = (str(e).strip().splitlines() or [""])[0][:200]
+        raise SgmftError(f"{weights.path}: holds Python objects besides tensors, which sgmft never unpickles (a pickle "
+                         f"can run code): {why}; pass a cn_clip checkpoint ({{'state_dict': ...}})") from None
+    except Exception as e:  # a truncated or foreign file
+        raise SgmftError(f"{weights.path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
     vision, text = weights.arch.split("@")
     try:
+        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+            raise KeyError("state_dict")
         with contextlib.redirect_stdout(io.StringIO()):
-            model, _ = cn_utils.load_from_name(str(weights.path), device="cpu", vision_model_name=vision,
-                                               text_model_name=text, input_resolution=weights.resolution)
-    except Exception as e:  # unpickling, a missing "state_dict", mismatched keys or shapes
+            model = cn_utils.create_model(weights.arch, checkpoint)
+    except Exception as e:  # a missing "state_dict", mismatched keys or shapes
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise SgmftError(
             f"{weights.path}: not a cn_clip checkpoint of {weights.model} ({weights.arch}): {type(e).__name__}: {why}; "

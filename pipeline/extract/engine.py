@@ -1,7 +1,8 @@
 """Stage one's loop: reader (worker processes, reader.py) -> encoder -> writer (the CacheWriter), each phase timed.
 
 Worker processes clean, tokenize, read and transform posts while the encoder works on the previous
-batch. Images are encoded batch by batch as the workers deliver them; texts go through a length-
+batch. A post is written with whatever it has that is usable — its text, all its images, or both
+(SPEC §7). Images are encoded batch by batch as the workers deliver them; texts go through a length-
 bucketed queue (textqueue.py), and encodable rows wait in a window until their text is encoded:
 every `text_window` posts the queue is emptied and the window's rows go to the writer, which stages
 them in chunks. Identical images and cleaned texts are encoded once per run (memo.py).
@@ -50,7 +51,7 @@ class Window:
     """Encodable posts whose images are encoded; their texts may still wait in the queue."""
 
     items: list[Item] = field(default_factory=list)
-    images: list[torch.Tensor] = field(default_factory=list)  # [n_ok, D] per batch, float32
+    images: list[torch.Tensor] = field(default_factory=list)  # per batch: [its posts' images, D], post by post
 
 
 class Engine:
@@ -70,7 +71,7 @@ class Engine:
         phases = self.stats.phases
         phases.decode += sum(it.seconds for it in batch.items)
         with _timed(phases, "encode"):
-            keys = [it.image_key for it in ok]
+            keys = [key for it in ok for key in it.image_keys]
             image, new_images = self.memos.images.lookup(
                 keys, lambda pos: self.encoder.encode_images(batch.pixels[[batch.rows[keys[p]] for p in pos]]))
             self.texts.add(ok)
@@ -91,9 +92,16 @@ class Engine:
         with _timed(self.stats.phases, "encode"):
             self.texts.flush()
         with _timed(self.stats.phases, "write"):
-            self.writer.add([it.id for it in ok], self.texts.memo.stack([it.text_clean for it in ok]),
-                            torch.cat(window.images), [self.labels[it.id] for it in ok], [it.text_clean for it in ok])
-        self.stats.written += len(ok)
+            has_text = torch.tensor([it.has_text for it in ok], dtype=torch.bool)
+            text = torch.zeros(len(ok), self.encoder.embed_dim)
+            if has_text.any():
+                text[has_text] = self.texts.memo.stack([it.text_clean for it in ok if it.has_text]).float().cpu()
+            counts = torch.tensor([len(it.image_keys) for it in ok], dtype=torch.long)
+            self.writer.add([it.id for it in ok], text, None, [self.labels[it.id] for it in ok],
+                            [it.text_clean for it in ok], has_text=has_text, images=torch.cat(window.images),
+                            image_offsets=torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]),
+                            dropped_images=[it.dropped for it in ok])
+        self.stats.count(ok)
 
 
 def extract_rows(posts: Sequence[Post], labels: dict[str, int], writer: CacheWriter, encoder: "Encoder",

@@ -16,11 +16,15 @@ IMAGE_TRANSFORM = "cn_clip image_transform: bicubic resize to R x R, no crop, CL
 HASH_BLOCK = 1 << 20
 
 
-def preprocessing_settings(text: dict, context_length: int, resolution: int) -> dict:
-    """Everything between a raw post and the encoders' inputs."""
+def preprocessing_settings(text: dict, context_length: int, resolution: int, max_images: int = 1) -> dict:
+    """Everything between a raw post and the encoders' inputs.
+
+    max_images 1 (one picture per post, as before --max-images existed) leaves the settings, and so the
+    fingerprints of caches and runs made then, as they were."""
+    image = {"rules": IMAGE_RULES_VERSION, "transform": IMAGE_TRANSFORM, "resolution": resolution}
     return {
         "text": {**text, "tokenizer": "cn_clip FullTokenizer (vocab.txt, lower case)", "context_length": context_length},
-        "image": {"rules": IMAGE_RULES_VERSION, "transform": IMAGE_TRANSFORM, "resolution": resolution},
+        "image": image if max_images == 1 else {**image, "max_images": max_images},
     }
 
 

@@ -9,41 +9,79 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-from pathlib import Path
+import os
+import stat
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipeline.extract.config import ExtractConfig
+
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as a browser shows them
+MAX_BYTES = ExtractConfig.max_image_bytes  # larger files are skipped unread (--max-image-bytes)
 
 
 class ImageProblem(Exception):
     """An image a row cannot be encoded from; str() is the skip reason."""
 
 
-def read_image(path: str, max_pixels: int) -> tuple[Image.Image, str]:
+def read_image(path: str, max_pixels: int, max_bytes: int = MAX_BYTES) -> tuple[Image.Image, str]:
     """(RGB image, sha1 of the file's bytes) — the hash lets identical files be encoded once."""
-    data, key = read_file(path)
+    data, key = read_file(path, max_bytes)
     return decode_rgb(data, path, max_pixels), key
 
 
-def read_file(path: str) -> tuple[bytes, str]:
-    """(the image file's bytes, their sha1): what identifies a picture, before any decoding."""
+def read_file(path: str, max_bytes: int = MAX_BYTES) -> tuple[bytes, str]:
+    """(the image file's bytes, their sha1): what identifies a picture, before any decoding.
+
+    Only a regular file of at most `max_bytes` is read: a FIFO would block for ever and /dev/zero never
+    ends, so the file is opened without blocking and checked on its descriptor before one byte is read."""
     if not path:
         raise ImageProblem("no image path: the manifest row names no image")
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ImageProblem(f"missing image file: {path}") from None
-    except IsADirectoryError:
-        raise ImageProblem(f"image path is a directory: {path}") from None
     except OSError as e:
         raise ImageProblem(f"unreadable image file: {path} ({e.strerror or e})") from None
+    try:
+        data = _read_regular(fd, path, max_bytes)
+    finally:
+        os.close(fd)
     if not data:
         raise ImageProblem(f"empty image file: {path}")
     return data, hashlib.sha1(data).hexdigest()
+
+
+def _read_regular(fd: int, path: str, max_bytes: int) -> bytes:
+    """The bytes behind `fd` if it is a regular file of at most `max_bytes` (read to its end, not past the cap)."""
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageProblem(f"image path is a directory: {path}")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageProblem(f"not a regular file: {path} (a {_kind(info.st_mode)}; only regular files are read as images)")
+    blocks, size = [], 0
+    try:
+        while info.st_size <= max_bytes and size <= max_bytes:
+            block = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+            if not block:
+                break
+            blocks.append(block)
+            size += len(block)
+    except OSError as e:
+        raise ImageProblem(f"unreadable image file: {path} ({e.strerror or e})") from None
+    if max(info.st_size, size) > max_bytes:
+        raise ImageProblem(f"image file too large: {path} ({max(info.st_size, size):,} bytes, limit {max_bytes:,}; "
+                           "raise --max-image-bytes to accept it)")
+    return b"".join(blocks)
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+             (stat.S_ISSOCK, "socket"))
+    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 def decode_rgb(data: bytes, path: str, max_pixels: int) -> Image.Image:

@@ -1,8 +1,10 @@
-"""Reading a manifest of posts (SPEC §1): CSV, TSV, JSONL or Parquet, one row per post.
+"""Reading a manifest of posts (SPEC §1, §7): CSV, TSV, JSONL or Parquet, one row per post.
 
-Every problem with the manifest as a whole (missing file or column, duplicate ids, a bad split
-name) is raised here as one SgmftError, before any model is loaded. Problems of single rows
-(a missing image, an empty text) are not: they become skip reasons during extraction.
+A post names its pictures in `image` (one path) and/or `images` (several: `|`-separated in CSV/TSV,
+a list in JSONL/Parquet); either may be empty, and so may `text`. Every problem with the manifest as
+a whole (missing file or column, duplicate ids, a bad split name) is raised here as one SgmftError,
+before any model is loaded. Problems of single rows (a missing image, an empty text) are not: they
+are found during extraction, which keeps whatever a post has that is usable.
 """
 from __future__ import annotations
 
@@ -17,19 +19,28 @@ from sgmft_cache import SPLITS, SgmftError
 from pipeline.extract.config import ExtractConfig
 from pipeline.splits import stratified_holdout
 
-REQUIRED = ("text", "image")
+COLUMNS = ("text", "image", "images")  # a manifest needs at least one of these; absent ones read as empty
+IMAGE_SEPARATOR = "|"  # between the paths of the images column in CSV/TSV
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".tab": "TSV", ".jsonl": "JSONL", ".ndjson": "JSONL",
            ".parquet": "Parquet", ".pq": "Parquet"}
-HINT = "a manifest is a CSV, TSV, JSONL or Parquet file with columns text, image (and optionally id, label, split)"
+HINT = ("a manifest is a CSV, TSV, JSONL or Parquet file with columns text and image and/or images "
+        "(and optionally id, label, split)")
 
 
 @dataclass(frozen=True)
 class Post:
     id: str
     text: str  # raw text, as posted ("" when empty)
-    image: str  # absolute image path; "" when the row names none
+    image: str  # the first image's absolute path; "" when the row names none
     label: str | None  # class name; None when unlabelled
     split: str  # train / val / test
+    images: tuple[str, ...] = ()  # every image's absolute path, at most --max-images (default: just `image`)
+    beyond_cap: int = 0  # further images the row names, left out by --max-images
+
+    def __post_init__(self):
+        if not self.images and self.image:
+            object.__setattr__(self, "images", (self.image,))
+        object.__setattr__(self, "image", self.images[0] if self.images else "")
 
 
 @dataclass(frozen=True)
@@ -52,14 +63,13 @@ class Manifest:
 
 
 def read_manifest(path: str | Path, *, test_fraction: float = ExtractConfig.test_fraction,
-                  seed: int = ExtractConfig.seed) -> Manifest:
+                  seed: int = ExtractConfig.seed, max_images: int = ExtractConfig.max_images) -> Manifest:
     """Read and check a manifest; make a seeded stratified train/test split when it has no split column."""
     path = Path(path)
     frame = _read_table(path)
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
+    if not any(c in frame.columns for c in COLUMNS):
         columns = ", ".join(map(str, frame.columns))
-        raise SgmftError(f"{path}: missing column(s) {', '.join(missing)} (columns: {columns}); {HINT}")
+        raise SgmftError(f"{path}: none of the columns text, image, images (columns: {columns}); {HINT}")
     if len(frame) == 0:
         raise SgmftError(f"{path}: has no rows")
     ids = _ids(frame, path)
@@ -70,10 +80,12 @@ def read_manifest(path: str | Path, *, test_fraction: float = ExtractConfig.test
         test = stratified_holdout(labels, test_fraction, seed)
         splits = np.where(test, "test", "train").tolist()
         source = f"stratified {test_fraction:.0%} test split of {path.name}, seed {seed}"
-    folder = path.parent
+    column = lambda name: frame[name] if name in frame.columns else [None] * len(frame)  # noqa: E731
+    pictures = [_pictures(path.parent, one, many) for one, many in zip(column("image"), column("images"))]
     posts = tuple(
-        Post(id=i, text=_text(t), image=_image_path(folder, im), label=lab, split=s)
-        for i, t, im, lab, s in zip(ids, frame["text"], frame["image"], labels, splits)
+        Post(id=i, text=_text(t), image="", label=lab, split=s, images=tuple(pics[:max_images]),
+             beyond_cap=max(0, len(pics) - max_images))
+        for i, t, pics, lab, s in zip(ids, column("text"), pictures, labels, splits)
     )
     names = tuple(sorted({lab for lab in labels if lab is not None}))
     return Manifest(path=path, posts=posts, labels=names, split_source=source)
@@ -92,7 +104,10 @@ def _read_table(path: Path) -> pd.DataFrame:
         if kind == "JSONL":
             return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
         return pd.read_parquet(path)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+    except UnicodeDecodeError as e:
+        raise SgmftError(f"{path}: cannot be read as {kind}: not UTF-8 text (byte {e.start}: {e.reason}; GBK and "
+                         "UTF-16 are common culprits): save it as UTF-8 and run again") from None
+    except (OSError, ValueError, pd.errors.ParserError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise SgmftError(f"{path}: cannot be read as {kind} ({first})") from None
 
@@ -148,7 +163,12 @@ def _text(x) -> str:
     return "" if _missing(x) else str(x)
 
 
-def _image_path(folder: Path, x) -> str:
-    if _missing(x):
-        return ""
-    return os.path.abspath(folder / str(x).strip())  # absolute paths stay as they are
+def _pictures(folder: Path, image, images) -> list[str]:
+    """The row's image paths, absolute, in order, each once: `image` first, then those of `images`."""
+    paths = [] if _missing(image) else [str(image)]
+    if isinstance(images, str):
+        paths += images.split(IMAGE_SEPARATOR)
+    elif images is not None and not _missing(images):
+        paths += [str(x) for x in images if not _missing(x)]  # a list (JSONL) or an array (Parquet)
+    absolute = [os.path.abspath(folder / p.strip()) for p in paths if p.strip()]  # absolute paths stay as they are
+    return list(dict.fromkeys(absolute))

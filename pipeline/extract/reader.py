@@ -1,7 +1,8 @@
-"""Stage one's reader: worker processes turn each post into an Item — cleaned, tokenized, its image decoded and
+"""Stage one's reader: worker processes turn each post into an Item — cleaned, tokenized, its images decoded and
 transformed — and collate a loader batch that carries each distinct image once.
 
-Each post comes back either encodable or with the reason it is not: collate never drops one.
+Each post comes back either encodable (a usable text, or at least one usable image, or both) or with the
+reason it is not: collate never drops one. A picture that cannot be used is noted on a post that is kept.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from pipeline.extract.images import ImageProblem, decode_rgb, read_file
+from pipeline.extract.images import MAX_BYTES, ImageProblem, decode_rgb, read_file
 from pipeline.extract.manifest import Post
+from pipeline.extract.stats import BEYOND_CAP
 
 RECENT_IMAGES = 16  # decoded images each decoding process keeps, by sha1 (16 x 0.6 MB at 224 x 224)
 
@@ -25,11 +27,23 @@ class Item:
 
     id: str
     text_clean: str
-    tokens: list[int] | None  # cn_clip token ids, unpadded
-    image_key: str | None  # sha1 of the image file
-    pixels: torch.Tensor | None  # [3, R, R], the model's input
+    tokens: list[int] | None  # cn_clip token ids, unpadded; None when the post has no usable text
+    image_keys: list[str]  # sha1 of each usable image file, in the post's order, each once
+    pixels: list[torch.Tensor] | None  # [3, R, R] per usable image, the model's input
     reason: str | None  # "<kind>: <detail>" when the row cannot be encoded
     seconds: float  # worker time spent on this post
+    problems: list[str] = field(default_factory=list)  # "<kind>: <detail>" per picture of a kept post not used
+    beyond_cap: int = 0  # pictures the row names beyond --max-images
+
+    @property
+    def has_text(self) -> bool:
+        return self.tokens is not None
+
+    @property
+    def dropped(self) -> str:
+        """The post's pictures that were not used, and why ("" = none): stored with the row."""
+        beyond = [f"{BEYOND_CAP}: {self.beyond_cap} more picture(s) not used"] if self.beyond_cap else []
+        return "; ".join(self.problems + beyond)
 
 
 @dataclass(frozen=True)
@@ -41,28 +55,42 @@ class Prepare:
     transform: Callable  # RGB image -> [3, R, R] (the encoder's cn_clip transform)
     max_pixels: int  # larger images are skipped
     empty_text: str  # "skip" or "encode"
+    max_bytes: int = MAX_BYTES  # larger image files are skipped unread
     recent: OrderedDict = field(default_factory=OrderedDict, compare=False, repr=False)  # sha1 -> pixels, this process's
 
     def __call__(self, post: Post) -> Item:
         start = time.perf_counter()
         text = self.clean(post.text)
-        reasons, pixels, key = [], None, None
-        try:
-            pixels, key = self.pixels(post.image)
-        except ImageProblem as e:
-            reasons.append(str(e))
-        except Exception as e:  # a decoder bug on one file must not stop 17,000 others
-            reasons.append(f"cannot transform image: {post.image} ({type(e).__name__}: {e})")
-        if not text and self.empty_text == "skip":
-            reasons.append(f"empty text after cleaning: raw text {post.text[:30]!r}")
-        tokens = None if reasons else self.tokenize(text)
-        return Item(post.id, text, tokens, key, None if reasons else pixels, "; ".join(reasons) or None,
-                    time.perf_counter() - start)
+        keys, pixels, problems = self.images(post)
+        text_problem = None if text or self.empty_text == "encode" else \
+            f"empty text after cleaning: raw text {post.text[:30]!r}"
+        if text_problem and not keys:
+            reasons = problems or ["no image path: the manifest row names no image"]
+            return Item(post.id, text, None, [], None, "; ".join([*reasons, text_problem]), time.perf_counter() - start)
+        tokens = None if text_problem else self.tokenize(text)
+        return Item(post.id, text, tokens, keys, pixels, None, time.perf_counter() - start, problems, post.beyond_cap)
+
+    def images(self, post: Post) -> tuple[list[str], list[torch.Tensor], list[str]]:
+        """(sha1s, pixels, problems) of the post's usable images; a picture listed twice is used once."""
+        keys, pixels, problems = [], [], []
+        for path in post.images:  # each problem names its file
+            try:
+                px, key = self.pixels(path)
+            except ImageProblem as e:
+                problems.append(str(e))
+                continue
+            except Exception as e:  # a decoder bug on one file must not stop 17,000 others
+                problems.append(f"cannot transform image: {path} ({type(e).__name__}: {e})")
+                continue
+            if key not in keys:
+                keys.append(key)
+                pixels.append(px)
+        return keys, pixels, problems
 
     def pixels(self, path: str) -> tuple[torch.Tensor, str]:
         """The model's input for an image file, and the file's sha1. A file identical to one of the last
         RECENT_IMAGES this process read (a repost's picture) is not decoded again."""
-        data, key = read_file(path)
+        data, key = read_file(path, self.max_bytes)
         if key in self.recent:
             self.recent.move_to_end(key)
             return self.recent[key], key
@@ -100,7 +128,8 @@ def collate(items: list[Item]) -> Batch:
     rows: dict[str, int] = {}
     pixels = []
     for it in items:
-        if it.reason is None and it.image_key not in rows:
-            rows[it.image_key] = len(pixels)
-            pixels.append(it.pixels)
+        for key, px in zip(it.image_keys, it.pixels or ()):
+            if key not in rows:
+                rows[key] = len(pixels)
+                pixels.append(px)
     return Batch([replace(it, pixels=None) for it in items], torch.stack(pixels) if pixels else torch.empty(0), rows)

@@ -8,6 +8,7 @@ into the cache once every rank is done (distributed.py, shards.py).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import time
@@ -17,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from sgmft_cache import (SPLITS, CacheError, CacheMeta, CacheWriter, Provenance, SgmftError, check_disjoint,
-                         load_skipped, validate)
+from sgmft_cache import (SPLITS, CacheError, CacheMeta, CacheWriter, Provenance, SgmftError, cache_lock,
+                         check_disjoint, load_skipped, validate)
 from pipeline.extract import shards
 from pipeline.extract.config import ExtractConfig
 from pipeline.extract.distributed import Group, Ranks
@@ -36,15 +37,15 @@ if TYPE_CHECKING:
 
 def extract(cfg: ExtractConfig) -> ExtractSummary:
     """Encode the requested split(s) of the manifest into the cache; return what happened."""
-    manifest = read_manifest(cfg.manifest, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    manifest = read_manifest(cfg.manifest, test_fraction=cfg.test_fraction, seed=cfg.seed, max_images=cfg.max_images)
     splits = requested_splits(manifest, cfg.split)
     ranks = Ranks.from_env()
     device = ranks.device(cfg.device)
     plan = plan_extraction(cfg, manifest, device)
     meta = plan.meta
     order = {split: [p.id for p in manifest.split(split)] for split in manifest.splits()}
-    with Group(ranks, cfg.dist_timeout) as group:
-        folded = group.together(lambda: prepare_cache(cfg, meta, splits, ranks, order), "checking the cache")
+    with Group(ranks, cfg.dist_timeout) as group, contextlib.ExitStack() as held:
+        folded = group.together(lambda: prepare_cache(cfg, meta, splits, ranks, order, held), "checking the cache")
         already = group.together(lambda: {split: shards.done_ids(cfg.cache, split) for split in splits}
                                  if ranks.sharded else {}, "reading the shards")
         encoder = group.together(lambda: plan.load_encoder(device), "loading the encoders")
@@ -84,7 +85,7 @@ def plan_extraction(cfg: ExtractConfig, manifest: Manifest, device: str | None =
     cleaner = TextCleaner(load_stopwords(cfg.stopwords, cfg.extra_stopwords))
     weights = encoders.resolve_weights(cfg.model, cfg.checkpoint, cfg.download_root, cfg.random_weights, cfg.weights_seed)
     precision = encoders.resolve_precision(cfg.precision, encoders.resolve_device(device or cfg.device))
-    settings = preprocessing_settings(cleaner.settings(), cfg.context_length, weights.resolution)
+    settings = preprocessing_settings(cleaner.settings(), cfg.context_length, weights.resolution, cfg.max_images)
     return Plan(cleaner, weights, precision, cache_meta(cfg, manifest, weights, settings, precision))
 
 
@@ -93,14 +94,17 @@ def make_prepare(cfg: ExtractConfig, plan: Plan, encoder: "Encoder") -> Prepare:
     from pipeline.extract import encoders
 
     return Prepare(clean=plan.cleaner, tokenize=functools.partial(encoders.token_ids, context_length=cfg.context_length),
-                   transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text)
+                   transform=encoder.transform(), max_pixels=cfg.max_pixels, empty_text=cfg.empty_text,
+                   max_bytes=cfg.max_image_bytes)
 
 
-def prepare_cache(cfg: ExtractConfig, meta: CacheMeta, splits: list[str], ranks: Ranks, order: dict) -> list[Path]:
+def prepare_cache(cfg: ExtractConfig, meta: CacheMeta, splits: list[str], ranks: Ranks, order: dict,
+                  held: contextlib.ExitStack) -> list[Path]:
     """Before the model loads: refuse a cache or shards made differently, or posts the cache holds in another
     split, or delete them with --overwrite. One process also folds in rows that an earlier sharded run left in
-    shard files (returns those files)."""
+    shard files (returns those files). Rank 0 takes the cache's lock, held in `held` for the whole extraction."""
     if ranks.rank == 0:
+        held.enter_context(cache_lock(cfg.cache))  # refuses a second `sgmft extract` on this cache, naming it
         CacheWriter(cfg.cache, splits[0], meta, overwrite=cfg.overwrite)  # refuses a cache made differently
         if cfg.overwrite:
             shards.remove_shards(cfg.cache)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.extract.stats import RowStats
+from pipeline.extract.stats import POST_KINDS, SEVERAL, RowStats
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,13 @@ class SplitSummary:
         s, p = self.stats, self.stats.phases
         rate = (s.written + self.skipped) / self.seconds if self.seconds else 0.0
         reasons = ", ".join(f"{n} {kind}" for kind, n in s.skipped.most_common())
+        kinds = ", ".join(f"{s.kinds[kind]} {kind}" for kind in (*POST_KINDS, SEVERAL) if s.kinds[kind])
+        dropped = ", ".join(f"{n} {kind}" for kind, n in s.dropped.most_common())
         return [
             f"{self.split}: {self.posts} posts: {s.written} encoded now, {self.already} already in the cache, "
             f"{self.skipped} skipped{f' ({reasons})' if reasons else ''}; {self.in_cache} rows with features",
+            *([f"  encoded now: {kinds}"] if kinds else []),
+            *([f"  pictures left out of kept posts: {sum(s.dropped.values())} ({dropped})"] if dropped else []),
             f"  encoded {s.images_encoded} distinct images ({s.reused[0]} duplicates reused), "
             f"{s.texts_encoded} distinct texts ({s.reused[1]} reused); {rate:.1f} posts/s",
             f"  time: waiting for decode {p.read:.1f} s (workers busy {p.decode:.1f} s), "

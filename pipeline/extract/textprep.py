@@ -4,7 +4,8 @@ Order: NFKC (full-width letters and digits to ASCII), then URLs, `@user` mention
 markers and `[emoticons]` are removed, hashtags lose their `#` marks but keep their words, and
 punctuation, symbols (emoji included) and invisible format characters become spaces. jieba
 (precise mode, HMM on) segments the rest; tokens in the stop-word list are dropped, compared
-lower-cased; the remaining tokens, lower-cased, joined by single spaces are T_user.
+lower-cased; the remaining tokens, lower-cased, joined by single spaces are T_user. A text is first cut to
+MAX_CHARS characters: cn_clip reads 52 tokens, and cleaning a 50 MB cell whole would stall the run.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ EMOTICON = re.compile(r"\[[^\[\]\s]{1,10}\]")  # [哈哈], [喵喵], [good]
 HASHTAG = re.compile(r"#([^#\n]{1,60})#")
 DROPPED_CATEGORIES = ("P", "S", "C")  # punctuation, symbols (emoji), control/format (zero-width joiner, BOM)
 VARIATION_SELECTORS = range(0xFE00, 0xFE10)  # emoji presentation marks, left behind when their symbol goes
+MAX_CHARS = 20_000  # characters kept: far more than 52 tokens need, even behind long runs of links and mentions
 
 
 def strip_noise(text: str) -> str:
@@ -56,7 +58,7 @@ class TextCleaner:
         jieba.initialize()  # load the dictionary once here, so forked workers inherit it
 
     def __call__(self, text: str) -> str:
-        tokens = (t.strip().lower() for t in jieba.lcut(strip_noise(text), cut_all=False, HMM=True))
+        tokens = (t.strip().lower() for t in jieba.lcut(strip_noise(text[:MAX_CHARS]), cut_all=False, HMM=True))
         return " ".join(t for t in tokens if t and t not in self.stopwords)
 
     def settings(self) -> dict:

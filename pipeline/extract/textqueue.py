@@ -32,7 +32,7 @@ class TextQueue:
     def add(self, items: Iterable[Item]) -> None:
         """Queue the items' texts that are neither encoded nor queued; encode every bucket that fills up."""
         for it in items:
-            if it.text_clean in self.memo.features:
+            if not it.has_text or it.text_clean in self.memo.features:
                 continue
             bucket = self.buckets.setdefault(len(it.tokens) // BUCKET_TOKENS, {})
             bucket[it.text_clean] = it.tokens

@@ -9,6 +9,8 @@ from pipeline.device import AUTO
 from pipeline.head import INPUT_NORMS, HeadConfig
 from pipeline.settings import setting, unmeasured
 
+MAX_IMAGES = 9  # images per post an image-set head reads by default (extract's --max-images default)
+
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -23,12 +25,19 @@ class FitConfig:
     ffn_hidden: int = setting(HeadConfig.ffn_hidden, "FFN hidden width d_h (unstated in the paper).")
     input_norm: str = setting(HeadConfig.input_norm, "'l2' puts features on CLIP's unit sphere; 'none' keeps raw "
                               "outputs.")
+    modality_dropout: float = setting(0.0, "Training only: a post with both text and image loses one of them (either, "
+                                      "evenly; never both) with this probability at each step, so that one head also "
+                                      "serves text-only and image-only posts (ours; 0 = the paper).")
+    max_images: int = setting(MAX_IMAGES, "Images per post that sgmft-images and sgmft-mean-images read (the first "
+                              "N of the cache's); the other variants read the first image only.")
     seed: int = setting(0, "Seeds the val carve-out, initialisation and batch order.", measured=False)
     val_fraction: float = setting(0.1, "Share of train held out for checkpoint choice when the cache has no "
                                   "val split.")
     device: str = setting(AUTO, "auto (cuda when present), cpu, cuda, cuda:N.", measured=False)
     out: str | None = setting(None, "Run directory; for a sweep the folder of <variant>-seed<seed> runs "
                               "(default: <cache folder>/runs/<time>-<variant>-seed<seed>).", measured=False)
+    overwrite: bool = setting(False, "Delete the run files in --out first; without it an --out holding a run is "
+                              "refused.", measured=False)
     quiet: bool = setting(False, "No progress bar.", measured=False)
 
     def __post_init__(self) -> None:
@@ -41,6 +50,8 @@ class FitConfig:
             (self.heads < 1, f"--heads {self.heads}: must be 1 or more"),
             (self.ffn_hidden < 1, f"--ffn-hidden {self.ffn_hidden}: must be 1 or more"),
             (self.input_norm not in INPUT_NORMS, f"--input-norm {self.input_norm}: choose {' or '.join(INPUT_NORMS)}"),
+            (not 0.0 <= self.modality_dropout < 1.0, f"--modality-dropout {self.modality_dropout}: must lie in [0, 1)"),
+            (self.max_images < 1, f"--max-images {self.max_images}: must be 1 or more"),
             (not 0.0 < self.val_fraction < 1.0, f"--val-fraction {self.val_fraction}: must lie between 0 and 1"),
         ]
         for bad, message in problems:

@@ -12,19 +12,23 @@ from pipeline.device import resolve_device
 from pipeline.fit.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.fit.config import FitConfig
 from pipeline.fit.data import FitData
-from pipeline.fit.loop import Batches, adam, evaluate, head_outputs, train_epoch
+from pipeline.fit.batches import Batches
+from pipeline.fit.loop import adam, evaluate, head_outputs, train_epoch
 from pipeline.fit.trainers import Scorer, Trained
 from pipeline.head import HeadConfig, SGMFTHead, measure_guidance, variant_config
 from pipeline.progress import progress
-from pipeline.rundir import RunDir
+from pipeline.rundir import CHECKPOINT, RunDir
 
 
 def head_config(cfg: FitConfig, embed_dim: int, num_classes: int) -> HeadConfig:
     if embed_dim % cfg.heads:
         raise SgmftError(f"--heads {cfg.heads} does not divide the cache's embed_dim {embed_dim}")
-    base = HeadConfig(embed_dim=embed_dim, num_classes=num_classes, heads=cfg.heads, ffn_hidden=cfg.ffn_hidden,
-                      input_norm=cfg.input_norm)
-    return variant_config(cfg.variant, base)
+    try:
+        base = HeadConfig(embed_dim=embed_dim, num_classes=num_classes, heads=cfg.heads, ffn_hidden=cfg.ffn_hidden,
+                          input_norm=cfg.input_norm)
+        return variant_config(cfg.variant, base)
+    except ValueError as e:  # widths beyond HeadConfig's bounds
+        raise SgmftError(f"{e} (--heads, --ffn-hidden and the cache's embed_dim set it)") from None
 
 
 class HeadTrainer:
@@ -42,12 +46,13 @@ class HeadTrainer:
     def train(self, run: RunDir) -> Trained:
         best = self._epochs(run)
         self.head.load_state_dict(best["state"])
-        run.write_guidance(measure_guidance(self.head, self.data.val.text, self.data.val.image, split="val"))
-        test = evaluate(self.head, Batches.of(self.data.test, self.torch_device), with_fusion=True)
+        val = _with_both(self.data.val)  # the guidance is a property of posts that have both modalities
+        run.write_guidance(measure_guidance(self.head, val.text, val.image, split="val"))
+        test = evaluate(self.head, self._batches(self.data.test), with_fusion=True)
         meta, cfg = self.data.meta, self.cfg
         info = dict(labels=list(meta.labels), cache_fingerprint=meta.fingerprint, encoder=meta.model,
                     variant=cfg.variant, seed=cfg.seed, epoch=best["epoch"], fit_config=cfg.to_dict(),
-                    extraction=meta.record())
+                    extraction=meta.record(), run_id=run.run_id)
         save_checkpoint(run.checkpoint, self.head, best["state"], info)
         return Trained(best["val_accuracy"], f"epoch {best['epoch']}", dict(best_epoch=best["epoch"], epochs=cfg.epochs),
                        test.logits, test.fusion)
@@ -57,7 +62,7 @@ class HeadTrainer:
         cfg, head = self.cfg, self.head
         opt = adam(head.parameters(), cfg.lr, tuple(cfg.betas))
         generator = torch.Generator().manual_seed(cfg.seed)
-        train, val = Batches.of(self.data.train, self.torch_device), Batches.of(self.data.val, self.torch_device)
+        train, val = self._batches(self.data.train), self._batches(self.data.val)
         log = run.epoch_log()
         steps = -(-len(train) // cfg.batch_size)
         best = {"val_accuracy": -1.0}
@@ -69,7 +74,8 @@ class HeadTrainer:
                 bar.update(n)
                 bar.set_postfix_str(f"epoch {epoch}/{cfg.epochs} loss {loss:.4f} acc {acc:.3f}")
 
-            train_loss, train_acc = train_epoch(head, opt, train, cfg.batch_size, generator, on_step)
+            train_loss, train_acc = train_epoch(head, opt, train, cfg.batch_size, generator, on_step,
+                                                modality_dropout=cfg.modality_dropout)
             ev = evaluate(head, val)
             log.append(dict(epoch=epoch, running_train_loss=train_loss, running_train_accuracy=train_acc,
                             val_loss=ev.loss, val_accuracy=ev.accuracy, seconds=time.perf_counter() - start))
@@ -78,11 +84,25 @@ class HeadTrainer:
         bar.close()
         return best
 
+    def _batches(self, split: SplitData) -> Batches:
+        return Batches.of(split, self.torch_device, image_sets=self.head_cfg.images != "first",
+                          max_images=self.cfg.max_images)
+
     @staticmethod
     def scorer(run: RunDir, device: torch.device) -> Scorer:
-        head, _ = load_checkpoint(run.checkpoint, device)
+        head, info = load_checkpoint(run.checkpoint, device)
+        run.check_trained(info.get("labels", ()), str(info.get("cache_fingerprint", "")), str(info.get("run_id", "")),
+                          CHECKPOINT)
+        max_images = info.get("fit_config", {}).get("max_images", FitConfig.max_images)
 
-        def logits(data: SplitData) -> np.ndarray:
-            return head_outputs(head, data.text, data.image, device)[0].cpu().numpy()
+        def logits(data: SplitData) -> np.ndarray:  # posts stay where they are, moved a batch at a time
+            batches = Batches.of(data, device, image_sets=head.cfg.images != "first", max_images=max_images, stay=True)
+            return head_outputs(head, batches)[0].cpu().numpy()
 
         return logits
+
+
+def _with_both(split: SplitData) -> SplitData:
+    """The posts of `split` that have a text and an image (all of a version-1 cache's)."""
+    both = split.has_text & split.has_image
+    return split if bool(both.all()) else split.subset(torch.nonzero(both).flatten())

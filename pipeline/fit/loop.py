@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sgmft_cache import SplitData
+from pipeline.fit.batches import Batches, drop_modalities
 from pipeline.head import SGMFTHead
 
 
@@ -22,22 +22,6 @@ def adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, fl
         return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
     except (RuntimeError, ValueError):  # torch < 2.4 on CPU, or a device without the fused kernel
         return torch.optim.Adam(params, lr=lr, betas=betas)
-
-
-@dataclass(frozen=True)
-class Batches:
-    """A split's features and labels on the training device."""
-
-    text: torch.Tensor  # [N, D]
-    image: torch.Tensor  # [N, D]
-    label: torch.Tensor  # [N]
-
-    @classmethod
-    def of(cls, split: SplitData, device: torch.device) -> "Batches":
-        return cls(split.text.to(device), split.image.to(device), split.label.to(device))
-
-    def __len__(self) -> int:
-        return len(self.label)
 
 
 @dataclass(frozen=True)
@@ -56,18 +40,22 @@ def train_epoch(
     generator: torch.Generator,
     on_step: Callable[[int, float, float], None] = lambda steps, loss, acc: None,
     report_every: int = 25,
+    modality_dropout: float = 0.0,
 ) -> tuple[float, float]:
     """One pass in a seeded random order; returns the mean loss and accuracy over the epoch.
 
     `on_step(steps, running_loss, running_acc)` is called every `report_every` steps (reading the
-    running figures waits for the device, so not on every step)."""
+    running figures waits for the device, so not on every step). With `modality_dropout` p > 0 each
+    post that has both modalities loses one of them with probability p for its step (drop_modalities)."""
     head.train()
     order = torch.randperm(len(data), generator=generator).to(data.label.device)
     loss_sum = torch.zeros((), device=data.label.device)
     correct = torch.zeros((), dtype=torch.long, device=data.label.device)
     for step, start in enumerate(range(0, len(data), batch_size), 1):
         idx = order[start : start + batch_size]
-        logits = head(data.text[idx], data.image[idx])
+        masks = drop_modalities(*data.masks(idx), modality_dropout, generator) if modality_dropout else (None, None)
+        x = data.inputs(idx, *masks)
+        logits = head(x.pop("t"), x.pop("v"), **x)  # features positional: hooks see them as the model's inputs
         loss = F.cross_entropy(logits, data.label[idx])  # (18-19)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -82,24 +70,25 @@ def train_epoch(
 
 
 @torch.no_grad()
-def head_outputs(head: SGMFTHead, text: torch.Tensor, image: torch.Tensor, device: torch.device,
-                 batch_size: int = 1024, with_fusion: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(logits [N, C], M_fuse [N, D_fuse] when asked for) in eval mode, `batch_size` posts at a time on `device`."""
+def head_outputs(head: SGMFTHead, data: Batches, batch_size: int = 1024,
+                 with_fusion: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(logits [N, C], M_fuse [N, D_fuse] when asked for) in eval mode, `batch_size` posts at a time."""
     head.eval()
     logits, fusion = [], []
-    for start in range(0, len(text), batch_size):
-        t, v = text[start : start + batch_size].to(device), image[start : start + batch_size].to(device)
-        m_fuse = head.fuse(t, v)
+    for start in range(0, len(data), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(data)))
+        m_fuse = head.fuse(**data.inputs(idx))
         logits.append(head.classifier(m_fuse))
         if with_fusion:
             fusion.append(m_fuse)
     if not logits:
-        return torch.zeros(0, head.cfg.num_classes, device=device), None
+        return torch.zeros(0, head.cfg.num_classes, device=data.device or data.label.device), None
     return torch.cat(logits), torch.cat(fusion) if with_fusion else None
 
 
 def evaluate(head: SGMFTHead, data: Batches, batch_size: int = 1024, with_fusion: bool = False) -> Evaluation:
-    all_logits, fusion = head_outputs(head, data.text, data.image, data.label.device, batch_size, with_fusion)
-    loss = float(F.cross_entropy(all_logits, data.label))
-    acc = float((all_logits.argmax(dim=1) == data.label).float().mean())
+    all_logits, fusion = head_outputs(head, data, batch_size, with_fusion)
+    label = data.label.to(all_logits.device)
+    loss = float(F.cross_entropy(all_logits, label))
+    acc = float((all_logits.argmax(dim=1) == label).float().mean())
     return Evaluation(loss, acc, all_logits.cpu().numpy(), fusion.cpu().numpy() if with_fusion else None)

@@ -21,6 +21,8 @@ SPLITS = ("train", "val", "test")
 def probe_features(split: SplitData, input_norm: str) -> np.ndarray:
     """[text; image] per post, each half on the unit sphere when input_norm is "l2" (the head's default).
 
+    A version-2 cache's post without a text (or an image) has zeros there, and they stay zeros: the probe reads
+    the first image and the text as the cache holds them, with no placeholder (the head's learned one is its own).
     An input_norm outside INPUT_NORMS is refused as SGMFTHead refuses it, not read as raw features."""
     if input_norm not in INPUT_NORMS:
         raise ValueError(f"unknown input_norm {input_norm!r}; use one of {', '.join(INPUT_NORMS)}")
@@ -67,7 +69,8 @@ class ProbeTrainer:
         model, row = best
         labels = list(self.data.meta.labels)
         np.savez(run.file(PROBE_WEIGHTS), coef=model.coef_, intercept=model.intercept_, classes=model.classes_,
-                 C=model.C, input_norm=self.cfg.input_norm, labels=np.asarray(labels, dtype=str))
+                 C=model.C, input_norm=self.cfg.input_norm, labels=np.asarray(labels, dtype=str),
+                 cache_fingerprint=self.data.meta.fingerprint, run_id=run.run_id)
         log_proba = full_log_proba(model, x["test"], len(labels))
         selection = dict(best_epoch=None, epochs=0, probe_C=row["C"], seconds=time.perf_counter() - start)
         return Trained(row["val_accuracy"], f"C={row['C']:g}", selection, log_proba, x["test"])
@@ -81,6 +84,9 @@ class ProbeTrainer:
         with np.load(file) as z:
             coef, intercept, classes = z["coef"], z["intercept"], z["classes"]
             input_norm, num_classes = str(z["input_norm"]), len(z["labels"])
+            saved = {k: str(z[k]) for k in ("cache_fingerprint", "run_id") if k in z.files}
+            run.check_trained(z["labels"].tolist(), saved.get("cache_fingerprint", run.read_config().fingerprint),
+                              saved.get("run_id", ""), PROBE_WEIGHTS)
 
         def scores(data: SplitData) -> np.ndarray:
             raw = probe_features(data, input_norm) @ coef.T + intercept  # [N, classes seen in train]

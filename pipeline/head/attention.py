@@ -11,11 +11,15 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
-    """softmax(Q Kᵀ / sqrt(d_k)) V per head; q [B, Lq, D], k/v [B, Lk, D] -> [B, Lq, D]."""
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
+           key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(Q Kᵀ / sqrt(d_k)) V per head; q [B, Lq, D], k/v [B, Lk, D] -> [B, Lq, D].
+
+    key_mask [B, Lk] (true = a real key) keeps padded keys out of every softmax; each row needs one real key."""
     b, lq, d = q.shape
     split = lambda x: x.view(b, x.shape[1], heads, d // heads).transpose(1, 2)  # noqa: E731  (B, h, L, D/h)
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v))  # (B, h, Lq, D/h)
+    mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, Lk): the same for every head and query
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)  # (B, h, Lq, D/h)
     return out.transpose(1, 2).reshape(b, lq, d)
 
 
@@ -41,16 +45,19 @@ def project_and_attend(
     values: torch.Tensor,
     heads: int,
     shortcut: bool = True,
+    key_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """MultiHead(query W^Q, key_value W^K, values) before the output projection.
 
     `values` = key_value W^V is passed in computed, so that blocks sharing one value
     projection (SA and CA of eqs. 8-9) compute it once. With a single key the softmax is
-    exactly 1 and every query receives that key's value: Q and K need not be computed.
+    exactly 1 and every query receives that key's value: Q and K need not be computed. The shortcut
+    looks at the sequence length only, never at the mask: over several keys (a post's image set, padded
+    or not) attention always takes the general path; a one-key sequence always has its key real.
     """
     if shortcut and key_value.shape[1] == 1:
         return values.expand(-1, query.shape[1], -1)
-    return attend(q_proj(query), k_proj(key_value), values, heads)
+    return attend(q_proj(query), k_proj(key_value), values, heads, key_mask)
 
 
 class MultiHeadAttention(OneKeyShortcut, nn.Module):
@@ -64,7 +71,7 @@ class MultiHeadAttention(OneKeyShortcut, nn.Module):
         self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, query: torch.Tensor, key_value: torch.Tensor) -> torch.Tensor:
+    def forward(self, query: torch.Tensor, key_value: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         mixed = project_and_attend(query, key_value, self.q, self.k, self.v(key_value), self.heads,
-                                   self.one_key_shortcut)
+                                   self.one_key_shortcut, key_mask)
         return self.out(mixed)

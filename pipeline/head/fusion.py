@@ -1,4 +1,4 @@
-"""Fusion modules: the SFM (eq. 17) and the alternatives of Tables 2-3, all (text, image) -> M_fuse."""
+"""Fusion modules: the SFM (eq. 17) and the alternatives of Tables 2-3, all (text, image, image_mask) -> M_fuse."""
 from __future__ import annotations
 
 import functools
@@ -9,6 +9,9 @@ from torch import nn
 
 from pipeline.head.attention import MultiHeadAttention
 from pipeline.head.ffn import FeedForward
+from pipeline.head.pooling import masked_mean
+
+Mask = torch.Tensor | None  # [B, L_image] true at a post's real image positions; None: all real
 
 FUSIONS: dict[str, Callable[..., nn.Module]] = {}  # HeadConfig.fusion -> module class, filled by @fusion
 
@@ -30,8 +33,8 @@ class AttentionSublayer(nn.Module):
         super().__init__()
         self.attn, self.norm = MultiHeadAttention(dim, heads), nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        return self.norm(x + self.attn(x, context))
+    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: Mask = None) -> torch.Tensor:
+        return self.norm(x + self.attn(x, context, context_mask))
 
 
 @fusion("sfm")
@@ -44,10 +47,10 @@ class SimilarityFusion(nn.Module):
         self.image_to_text = nn.ModuleList(AttentionSublayer(dim, heads) for _ in range(layers))
         self.out_dim = dim
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, text: torch.Tensor, image: torch.Tensor, image_mask: Mask = None) -> torch.Tensor:
         for t2i, i2t in zip(self.text_to_image, self.image_to_text):
-            text, image = t2i(text, image), i2t(image, text)  # both read the previous layer
-        return (text + image).mean(dim=1)  # (17) ⊕ = element-wise sum; (B, L, D) -> (B, D)
+            text, image = t2i(text, image, image_mask), i2t(image, text)  # both read the previous layer
+        return text.mean(dim=1) + masked_mean(image, image_mask)  # (17) ⊕ = element-wise sum; (B, L, D) -> (B, D)
 
 
 class CoAttentionLayer(nn.Module):
@@ -59,8 +62,8 @@ class CoAttentionLayer(nn.Module):
         self.cross_attn = AttentionSublayer(dim, heads)
         self.ffn = FeedForward(dim, hidden)
 
-    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        return self.ffn(self.cross_attn(self.self_attn(x, x), other))
+    def forward(self, x: torch.Tensor, other: torch.Tensor, x_mask: Mask = None, other_mask: Mask = None) -> torch.Tensor:
+        return self.ffn(self.cross_attn(self.self_attn(x, x, x_mask), other, other_mask))
 
 
 @fusion("co-attention")
@@ -73,10 +76,10 @@ class CoAttention(nn.Module):
         self.image_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden) for _ in range(layers))
         self.out_dim = dim
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, text: torch.Tensor, image: torch.Tensor, image_mask: Mask = None) -> torch.Tensor:
         for text_layer, image_layer in zip(self.text_layers, self.image_layers):
-            text, image = text_layer(text, image), image_layer(image, text)
-        return (text + image).mean(dim=1)
+            text, image = text_layer(text, image, None, image_mask), image_layer(image, text, image_mask)
+        return text.mean(dim=1) + masked_mean(image, image_mask)
 
 
 @fusion("asym-co-attention")
@@ -88,9 +91,9 @@ class AsymmetricCoAttention(nn.Module):
         self.text_layers = nn.ModuleList(CoAttentionLayer(dim, heads, hidden) for _ in range(layers))
         self.out_dim = dim
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, text: torch.Tensor, image: torch.Tensor, image_mask: Mask = None) -> torch.Tensor:
         for layer in self.text_layers:
-            text = layer(text, image)
+            text = layer(text, image, None, image_mask)
         return text.mean(dim=1)  # the text stream carries the fused representation
 
 
@@ -104,12 +107,13 @@ class MergeAttention(nn.Module):
         self.ffn = nn.ModuleList(FeedForward(dim, hidden) for _ in range(layers))
         self.out_dim = dim
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, text: torch.Tensor, image: torch.Tensor, image_mask: Mask = None) -> torch.Tensor:
         n_text = text.shape[1]
         x = torch.cat([text, image], dim=1)  # (B, L_t + L_i, D): attention over a real sequence
+        mask = None if image_mask is None else torch.cat([image_mask.new_ones(text.shape[:2]), image_mask], dim=1)
         for attn, ffn in zip(self.attn, self.ffn):
-            x = ffn(attn(x, x))
-        return x[:, :n_text].mean(dim=1) + x[:, n_text:].mean(dim=1)  # text ⊕ image positions
+            x = ffn(attn(x, x, mask))
+        return x[:, :n_text].mean(dim=1) + masked_mean(x[:, n_text:], image_mask)  # text ⊕ image positions
 
 
 @fusion("sum")
@@ -120,8 +124,8 @@ class SumFusion(nn.Module):
         super().__init__()
         self.out_dim = dim
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return (text + image).mean(dim=1)
+    def forward(self, text: torch.Tensor, image: torch.Tensor, image_mask: Mask = None) -> torch.Tensor:
+        return text.mean(dim=1) + masked_mean(image, image_mask)
 
 
 @fusion("concat")
@@ -132,8 +136,8 @@ class ConcatFusion(nn.Module):
         super().__init__()
         self.out_dim = 2 * dim
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return torch.cat([text, image], dim=-1).mean(dim=1)
+    def forward(self, text: torch.Tensor, image: torch.Tensor, image_mask: Mask = None) -> torch.Tensor:
+        return torch.cat([text.mean(dim=1), masked_mean(image, image_mask)], dim=-1)
 
 
 @fusion("text", modality="text")
@@ -145,8 +149,8 @@ class SelectFusion(nn.Module):
         super().__init__()
         self.modality, self.out_dim = modality, dim
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return (text if self.modality == "text" else image).mean(dim=1)
+    def forward(self, text: torch.Tensor, image: torch.Tensor, image_mask: Mask = None) -> torch.Tensor:
+        return text.mean(dim=1) if self.modality == "text" else masked_mean(image, image_mask)
 
 
 

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pipeline.head.attention import use_one_key_shortcut
 from pipeline.head.classifier import classifier
 from pipeline.head.config import INPUT_NORMS, HeadConfig
 from pipeline.head.fusion import build_fusion
+from pipeline.head.pooling import ModalityInputs
 from pipeline.head.sim import SimilarityInteraction
 
 
@@ -27,23 +27,31 @@ class SGMFTHead(nn.Module):
         )
         self.fusion = build_fusion(cfg.fusion, d, cfg.heads, cfg.ffn_hidden, cfg.fusion_layers)
         self.classifier = classifier(self.fusion.out_dim, cfg.classifier_hidden, cfg.num_classes, cfg.dropout)
+        self.inputs = ModalityInputs(d, cfg.input_norm, cfg.images)  # last: the other modules' init is as before
         use_one_key_shortcut(self, cfg.fast_path)  # the one place the attention path is chosen
 
     def normalise(self, t: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The features as the SIM and the fusion see them (HeadConfig.input_norm)."""
-        if self.cfg.input_norm == "l2":
-            return F.normalize(t, dim=-1), F.normalize(v, dim=-1)
-        return t, v
+        return self.inputs.normalise(t), self.inputs.normalise(v)
 
-    def fuse(self, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """M_fuse for F_text = t, F_image = v, each [B, D]."""
-        t, v = self.normalise(t, v)
+    def fuse(self, t: torch.Tensor, v: torch.Tensor, has_text: torch.Tensor | None = None,
+             has_image: torch.Tensor | None = None, images: torch.Tensor | None = None,
+             image_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """M_fuse for F_text = t, F_image = v (the first image), each [B, D].
+
+        has_text, has_image [B] bool say which modality a post has (default: both); a missing one is a
+        learned placeholder. images [B, K, D] with image_mask [B, K] is the post's image set, read by the
+        variants that pool or attend over it (HeadConfig.images); "first" reads v only.
+        """
+        x = self.inputs(t, v, has_text, has_image, images, image_mask)
         if self.sim is not None:
-            text, image = self.sim(t, v)  # (1-16)
+            text, image = self.sim(x.t, x.v, x.images, x.image_mask)  # (1-16)
         else:
-            text, image = t[:, None], v[:, None]  # (B, 1, D)
-        return self.fusion(text, image)  # (17)
+            text, image = x.t[:, None], x.images  # (B, 1, D), (B, K, D)
+        return self.fusion(text, image, x.image_mask)  # (17)
 
-    def forward(self, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def forward(self, t: torch.Tensor, v: torch.Tensor, has_text: torch.Tensor | None = None,
+                has_image: torch.Tensor | None = None, images: torch.Tensor | None = None,
+                image_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Class logits [B, num_classes]; softmax and cross-entropy (eqs. 18-19) belong to the loss."""
-        return self.classifier(self.fuse(t, v))
+        return self.classifier(self.fuse(t, v, has_text, has_image, images, image_mask))

@@ -6,6 +6,7 @@ from torch import nn
 
 from pipeline.head.ffn import FeedForward, SimilarityFeedForward
 from pipeline.head.interpolation import InterpolationAttention
+from pipeline.head.pooling import masked_mean
 from pipeline.head.polymerizer import element_similarity, modality_similarity, similarity_scale
 
 
@@ -37,13 +38,23 @@ class SimilarityInteraction(nn.Module):
         query, key = (t, v) if self.guide == "text" else (v, t)
         return element_similarity(query, key, self.tau_e())
 
-    def forward(self, t: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """t, v [B, D] -> F_text^S, F_image^S as [B, 1, D] sequences for the fusion module."""
-        x_text, x_image = self.attention(t[:, None], v[:, None], self.p_m(t, v))  # (6-13)  (B, 1, D)
-        x_text, x_image = x_text[:, 0], x_image[:, 0]
+    def forward(self, t: torch.Tensor, v: torch.Tensor, images: torch.Tensor | None = None,
+                image_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """t, v [B, D] -> F_text^S [B, 1, D], F_image^S [B, K, D] as sequences for the fusion module.
+
+        v is the image of the paper's equations; `images` [B, K, D] (mask [B, K]) a post's image set
+        (ours; default: v alone). P^m and P^e come from t and v — over a set, v is the pooled image —
+        and X_inter mixes the masked mean of X_image^C; the image FFN runs on every image position.
+        """
+        seq = v[:, None] if images is None else images  # (B, K, D)
+        x_text, x_image = self.attention(t[:, None], seq, self.p_m(t, v), image_mask, v)  # (6-13)
+        x_text = x_text[:, 0]  # (B, D)
         tau_e = self.tau_e()
         if self.guide == "text":
-            f_text, f_image = self.ffn_text(x_text, t, v, x_image, tau_e), self.ffn_image(x_image)  # (14-16)
-        else:
-            f_text, f_image = self.ffn_text(x_text), self.ffn_image(x_image, v, t, x_text, tau_e)
-        return f_text[:, None], f_image[:, None]
+            f_text = self.ffn_text(x_text, t, v, masked_mean(x_image, image_mask), tau_e)  # (14-16)
+            return f_text[:, None], self.ffn_image(x_image)
+        f_text = self.ffn_text(x_text)
+        b, k, d = x_image.shape
+        f_image = self.ffn_image(x_image.reshape(b * k, d), seq.reshape(b * k, d),  # each image position guided
+                                 t.repeat_interleave(k, 0), x_text.repeat_interleave(k, 0), tau_e)
+        return f_text[:, None], f_image.view(b, k, d)

@@ -12,9 +12,10 @@ from pipeline.settings import help_of, required, setting
 class PredictConfig:
     run: str = required("Run directory of `sgmft fit` (a head's or the logreg-probe's); it records how its "
                        "features were made.")
-    data: str = required("New posts: CSV, TSV, JSONL or Parquet with columns text, image (relative to the file's "
-                        "folder, or absolute) and optionally id; label and split are ignored.")
-    out: str | None = setting(None, "Predictions CSV: id, pred, p_<class> per class, skipped_reason (default: "
+    data: str = required("New posts: CSV, TSV, JSONL or Parquet with columns text, image and/or images (relative to "
+                        "the file's folder, or absolute) and optionally id; label and split are ignored.")
+    out: str | None = setting(None, "Predictions CSV: id, pred, p_<class> per class, modalities, images_used, "
+                              "dropped_images, skipped_reason (default: "
                               "<data folder>/<data stem>.predictions.csv).")
     cache: str | None = setting(None, "Feature cache of the new posts, resumable (default: the CSV's path with "
                                 ".cache.h5).")

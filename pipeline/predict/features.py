@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from pathlib import Path
 
-from sgmft_cache import CacheMeta, CacheWriter, SgmftError, SplitData, load_skipped, load_split, validate
+from sgmft_cache import (CacheMeta, CacheWriter, SgmftError, SplitData, load_dropped_images, load_skipped, load_split,
+                         validate)
 from pipeline.extract import ExtractConfig, Job, Manifest, Plan, SplitSummary, extract_split, plan_extraction, read_manifest
 from pipeline.predict.config import PredictConfig
 from pipeline.predict.trained import TrainedRun
@@ -26,16 +27,17 @@ def extract_config(run: TrainedRun, cfg: PredictConfig) -> ExtractConfig:
         raise SgmftError(f"{run.path}: its features were not made by `sgmft extract` (encoder {run.encoder}), "
                          "so predict cannot make the same features for new posts")
     known = {f.name for f in fields(ExtractConfig)}
-    base = ExtractConfig(**{k: v for k, v in saved.items() if k in known})
+    base = ExtractConfig(**{k: v for k, v in saved.items() if k in known}
+                         | ({} if "max_images" in saved else {"max_images": 1}))  # made before --max-images: one
     local = {name: getattr(cfg, name) for name in OVERRIDES if getattr(cfg, name) is not None}
     return replace(base, manifest=cfg.data, cache=str(cfg.cache_path()), split=SPLIT, overwrite=False,
                    device=cfg.device, precision=cfg.precision, batch_size=cfg.batch_size, workers=cfg.workers,
                    quiet=cfg.quiet, **local)
 
 
-def new_posts(path: str, labels: tuple[str, ...]) -> Manifest:
+def new_posts(path: str, labels: tuple[str, ...], max_images: int = ExtractConfig.max_images) -> Manifest:
     """Every row of the manifest as one unlabelled split; a label or split column is ignored."""
-    manifest = read_manifest(path)
+    manifest = read_manifest(path, max_images=max_images)
     posts = tuple(replace(p, label=None, split=SPLIT) for p in manifest.posts)
     return replace(manifest, posts=posts, labels=labels, split_source=f"all rows of {manifest.path.name} (predict)")
 
@@ -89,6 +91,6 @@ def encode_new_posts(ecfg: ExtractConfig, manifest: Manifest, plan: Plan) -> tup
     return summary, replaced
 
 
-def cached_features(cache: str | Path) -> tuple[SplitData, dict[str, str]]:
-    """(the encoded posts, id -> skip reason of the others)."""
-    return load_split(cache, SPLIT), load_skipped(cache, SPLIT)
+def cached_features(cache: str | Path) -> tuple[SplitData, dict[str, str], dict[str, str]]:
+    """(the encoded posts, id -> skip reason of the others, id -> pictures a kept post was encoded without)."""
+    return load_split(cache, SPLIT), load_skipped(cache, SPLIT), load_dropped_images(cache, SPLIT)

@@ -50,6 +50,10 @@ def load_trained_run(run_dir: str | Path, device: str | torch.device = "cpu") ->
     config = _read_config(run)
     if not run.finished:
         raise SgmftError(f"{run.path}: unfinished run (no {METRICS}): `sgmft fit` did not finish it; train it again")
+    try:
+        run.check_finished()
+    except (OSError, ValueError, KeyError) as e:
+        raise SgmftError(f"{run.file(METRICS)}: unreadable ({type(e).__name__}: {e}); fit the run again") from None
     scores = load_scorer(run.path, device)
     return TrainedRun(run.path, config.variant, config.labels, config.fingerprint, _extraction(run, config), scores)
 

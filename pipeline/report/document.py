@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from pipeline.report.guidance import guidance_markdown
+from pipeline.report.kinds import kinds_markdown
 from pipeline.report.paper import PAPER_LABEL
 from pipeline.report.section import Section
 from pipeline.report.tables import comparison_tables, per_class_table
@@ -46,6 +47,8 @@ def section_markdown(s: Section, out_dir: Path, alone: bool = False) -> str:
         parts.append(banner(s.encoder, s.encoder_note))
     parts.append(_what_this_is(s))
     parts.append(comparison_tables(s.rows))
+    if s.kinds:
+        parts.append(kinds_markdown(s.kinds, s.kinds_figure and _rel(s.kinds_figure, out_dir)))
     parts.append(_best(s))
     if s.guidance:
         parts.append(guidance_markdown(s.guidance, s.guidance_figure and _rel(s.guidance_figure, out_dir)))

@@ -137,3 +137,31 @@ def guidance_figure(names: list[str], peaks: tuple[list[float], list[float]], ra
     axes[0].invert_yaxis()
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def kinds_figure(names: list[str], kinds: tuple[str, ...], accuracy: list[list[tuple[float, float] | None]],
+                 path: Path, title: str) -> Path:
+    """Grouped bars: test accuracy % (mean, std) of each variant (a group) on each post kind (a colour), each
+    labelled with its number; a kind without test posts gets no bar, and "— no posts" at its place."""
+    plt = _plt()
+    from matplotlib.patches import Patch
+
+    height = 0.8 / len(kinds)
+    fig, ax = plt.subplots(figsize=(8, max(3.5, 0.3 * len(names) * len(kinds) + 1.8)))
+    colours = [plt.get_cmap("tab10")(j) for j in range(len(kinds))]
+    for i, row in enumerate(accuracy):
+        for j, cell in enumerate(row):
+            yy = i - 0.4 + (j + 0.5) * height
+            if cell is None:
+                ax.text(1, yy, "— no posts", va="center", fontsize=7, color=colours[j])
+                continue
+            ax.barh(yy, cell[0], xerr=np.nan_to_num(cell[1]), height=height, color=colours[j], capsize=2)
+            ax.text(min(cell[0], 88) + 1, yy, f"{cell[0]:.1f}", va="center", fontsize=7)
+    ax.set_yticks(np.arange(len(names)), names)
+    ax.set_ylim(len(names) - 0.5, -0.5)  # the first variant on top
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("test accuracy %")
+    ax.set_title(title)
+    ax.legend(handles=[Patch(color=c, label=k) for c, k in zip(colours, kinds)], loc="lower center",
+              bbox_to_anchor=(0.5, 1.06), ncol=len(kinds), fontsize=8, frameon=False)
+    return _save(fig, path)

@@ -8,7 +8,9 @@ from typing import Iterable
 from sgmft_cache import SgmftError
 from pipeline.variants import FULL
 from pipeline.report import analysis, figures
+from pipeline.metrics import POST_KINDS
 from pipeline.report.guidance import DEAF, FLAT_PEAK, MEASURED, guidance_rows
+from pipeline.report.kinds import kind_rows
 from pipeline.report.config import ReportConfig
 from pipeline.report.document import document, section_markdown
 from pipeline.report.paper import ABLATIONS, BASELINES
@@ -45,6 +47,7 @@ def _section(fingerprint: str, runs: list[Run], folder: Path, tsne: bool) -> Sec
     _best_variant_figures(section)
     _learning_curves(section)
     _guidance(section)
+    _kinds(section)
     if tsne:
         _tsne_figures(section)
     return section
@@ -104,6 +107,17 @@ def _guidance(s: Section) -> None:
         [g.key for g in measured], ([x["p_m_peak"] for x in m], [x["p_e_peak"] for x in m]),
         ([x["text_on_image_grad"] for x in m], [x["image_on_text_grad"] for x in m]), max(g.dim for g in measured),
         (FLAT_PEAK, DEAF), s.folder / "guidance.png", "Is the similarity guidance active? (mean over seeds)")
+
+
+def _kinds(s: Section) -> None:
+    """Accuracy and macro-F1 by post kind of every row that recorded them, and their figure."""
+    s.kinds = kind_rows(_in_table_order(s.rows))
+    if not s.kinds:
+        return
+    cells = [[None if (a := k.accuracy[kind]) is None else (100 * a.mean, 100 * a.std) for kind in POST_KINDS]
+             for k in s.kinds]
+    s.kinds_figure = figures.kinds_figure([k.key for k in s.kinds], POST_KINDS, cells, s.folder / "by_kind.png",
+                                          "Test accuracy by post kind (mean ± std over seeds; — no such test posts)")
 
 
 def _tsne_figures(s: Section) -> None:

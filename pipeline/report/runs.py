@@ -9,7 +9,7 @@ import numpy as np
 
 from sgmft_cache import SgmftError
 from pipeline.fit import FitConfig
-from pipeline.rundir import METRICS, Guidance, RunDir, RunMetrics
+from pipeline.rundir import CONFIG, EPOCHS, GUIDANCE, METRICS, TEST_OUTPUTS, Guidance, RunDir, RunMetrics
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,13 @@ class Run:
     @property
     def fingerprint(self) -> str:
         return self.metrics.cache_fingerprint
+
+    @property
+    def cache_key(self) -> str:
+        """Which cache the run was fitted on: how its features were made and, where recorded, which posts and
+        labels it holds (runs made before content identities were recorded: the fingerprint alone)."""
+        content = self.metrics.cache_content
+        return f"{self.fingerprint}-{content[:12]}" if content else self.fingerprint
 
     def epochs(self):
         """epochs.csv as a table, or None where the run has none (the logistic-regression probe)."""
@@ -78,10 +85,11 @@ def load_runs(paths: Iterable[str | Path]) -> Found:
 
 
 def by_fingerprint(runs: list[Run]) -> dict[str, list[Run]]:
-    """Runs grouped by the cache they were fitted on; a table never mixes two groups."""
+    """Runs grouped by the cache they were fitted on (Run.cache_key: fingerprint and content); a table never
+    mixes two groups, so two caches made alike from other posts or labels are never averaged as seeds."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        groups.setdefault(run.fingerprint, []).append(run)
+        groups.setdefault(run.cache_key, []).append(run)
     return groups
 
 
@@ -94,7 +102,27 @@ def _read(run: RunDir) -> tuple[Run | None, str]:
         return None, f"{METRICS} lacks {e.args[0]}, skipped"
     except (OSError, ValueError, TypeError) as e:
         return None, f"{METRICS} unreadable ({type(e).__name__}), skipped"
+    if run.file(CONFIG).exists():
+        try:
+            run.check_finished()
+        except SgmftError as e:
+            return None, f"{str(e).split(': ', 1)[-1]}, skipped"
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            return None, f"{CONFIG} unreadable ({type(e).__name__}), skipped"
+    unreadable = _unreadable(run)
+    if unreadable:
+        return None, f"{unreadable}, skipped"
     return Run(run.path, metrics, _settings(run)), ""
+
+
+def _unreadable(run: RunDir) -> str:
+    """Which saved file the report would fail on (a truncated npz, a garbage epochs.csv), in words; "" if none."""
+    for name, read in ((EPOCHS, run.read_epochs), (TEST_OUTPUTS, run.read_outputs), (GUIDANCE, run.read_guidance)):
+        try:
+            read()
+        except Exception as e:  # corrupt files fail in many ways: BadZipFile, EOFError, ValueError, zlib.error, ...
+            return f"{name} unreadable ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})"
+    return ""
 
 
 def _settings(run: RunDir) -> dict:

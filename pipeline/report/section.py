@@ -5,15 +5,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.report.guidance import GuidanceRow
+from pipeline.report.kinds import KindRow
 from pipeline.report.runs import Run
 from pipeline.report.tables import Row
 
 
 @dataclass
 class Section:
-    """The report on the runs of one cache (one fingerprint): tables never mix two of these."""
+    """The report on the runs of one cache (fingerprint and content, Run.cache_key): tables never mix two of these."""
 
-    fingerprint: str
+    fingerprint: str  # Run.cache_key of its runs: the cache fingerprint, plus the content identity where recorded
     folder: Path  # where this section's figures lie
     runs: list[Run]
     rows: list[Row]
@@ -24,6 +25,8 @@ class Section:
     per_class_seeds: int = 0  # how many of the best row's runs saved test outputs for it
     guidance: list[GuidanceRow] = field(default_factory=list)  # similarity diagnostics per row
     guidance_figure: Path | None = None  # their figure, where some row has a SIM
+    kinds: list[KindRow] = field(default_factory=list)  # accuracy and macro-F1 per post kind, per row
+    kinds_figure: Path | None = None
 
     @property
     def encoder(self) -> str:

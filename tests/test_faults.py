@@ -1,0 +1,156 @@
+"""Faults end in one line that says what and where: a full disk (a real file-size limit in a subprocess, and
+ENOSPC raised where the OS would), a read-only or forbidden folder; nothing truncated is left as if it were whole;
+predict checks its folders before encoding; report lists and skips runs it cannot read."""
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import cli
+from extract_fixtures import post_rows, write_manifest
+from sgmft_cache import load_split, validate
+from pipeline.fit import FitConfig, fit
+from pipeline.report import report
+from pipeline.synthetic import make_synthetic_cache
+
+REPO = Path(__file__).resolve().parents[1]
+FIT = ["--epochs", "1", "--heads", "2", "--ffn-hidden", "8", "-q"]
+
+
+def _limited(limit: int):
+    """A child whose files cannot grow past `limit` bytes: writes fail with EFBIG, as on a full disk."""
+    def start():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return start
+
+
+def _sgmft(*args, limit: int | None = None, env=None):
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, preexec_fn=_limited(limit) if limit else None, env=env)
+
+
+def _one_error_line(done, where: Path) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: {where}") and "Traceback" not in done.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("faults") / "feats.h5"
+    make_synthetic_cache(path, sizes={"train": 120, "test": 40}, dim=32)
+    return path
+
+
+@pytest.mark.parametrize("limit", [1_000, 30_000])
+def test_fit_on_a_full_disk_says_where_and_leaves_no_truncated_checkpoint(cache, tmp_path, limit):
+    run = tmp_path / "run"
+    line = _one_error_line(_sgmft("fit", "--cache", cache, "--out", run, *FIT, limit=limit), run)
+    assert "File too large" in line
+    assert not (run / "metrics.json").exists()
+    if (run / "checkpoint.pt").exists():  # only ever a whole one
+        torch.load(run / "checkpoint.pt", weights_only=True)
+    assert not list(run.glob("*.tmp"))
+
+
+def test_extract_on_a_full_disk_is_one_line_not_a_crash_and_resumes(tmp_path):
+    manifest = write_manifest(tmp_path / "posts.csv", post_rows(tmp_path, 24, split=True))
+    cache = tmp_path / "feats.h5"
+    env = {**os.environ, "SGMFT_HOME": str(tmp_path / "home")}
+    args = ["extract", "--manifest", manifest, "--cache", cache, "--model", "tiny", "--workers", "0", "--chunk-rows", "4",
+            "-q"]
+    for limit in (3_000, 25_000):  # the first chunk fails; a later commit fails
+        done = _sgmft(*args, limit=limit, env=env)
+        assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "File too large" in done.stderr and str(tmp_path) in done.stderr
+        if cache.exists():
+            validate(cache)  # never a broken file
+    assert _sgmft(*args, env=env).returncode == 0
+    assert sum(len(load_split(cache, s)) for s in ("train", "val", "test")) == 24
+
+
+def test_no_space_during_fit_names_the_file(cache, tmp_path, monkeypatch):
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write() does on a full disk: no file named
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    result = CliRunner().invoke(cli.app, ["fit", "--cache", str(cache), "--out", str(tmp_path / "run"), *FIT])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (f"error: {tmp_path / 'run' / 'config.json'}: No space left on device (the disk is "
+                                     "full: free space or write elsewhere)")
+
+
+def test_a_read_only_cache_folder_stops_extract_in_one_line(tmp_path, monkeypatch):
+    manifest = write_manifest(tmp_path / "posts.csv", post_rows(tmp_path, 4))
+    opened = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).endswith(".lock"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return opened(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    result = CliRunner().invoke(cli.app, ["extract", "--manifest", str(manifest), "--cache", str(tmp_path / "c" / "f.h5"),
+                                          "--model", "tiny", "--workers", "0", "-q"])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "Read-only file system" in result.stderr and "f.h5.lock" in result.stderr
+
+
+def test_a_read_only_report_folder_is_one_line(cache, tmp_path, monkeypatch):
+    fit(FitConfig(cache=str(cache), out=str(tmp_path / "runs" / "a"), epochs=1, heads=2, ffn_hidden=8, quiet=True))
+    mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if "report" in self.parts:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    result = CliRunner().invoke(cli.app, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "report"), "--no-tsne"])
+    assert result.exit_code == 1 and result.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'report'}")
+    assert "Read-only file system (a read-only file system: write elsewhere)" in result.stderr
+
+
+def test_predict_checks_its_folder_before_encoding(cache, tmp_path, monkeypatch):
+    run = fit(FitConfig(cache=str(cache), out=str(tmp_path / "run"), epochs=1, heads=2, ffn_hidden=8, quiet=True)).run_dir
+    posts = write_manifest(tmp_path / "new.csv", post_rows(tmp_path, 2))
+    monkeypatch.setattr(importlib.import_module("pipeline.predict.run"), "encode_new_posts",
+                        lambda *a: pytest.fail("encoded before checking --out"))
+    import tempfile
+
+    def forbidden(*args, dir=None, **kwargs):
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", forbidden)
+    result = CliRunner().invoke(cli.app, ["predict", "--run", str(run), "--data", str(posts), "--out",
+                                          str(tmp_path / "out" / "p.csv"), "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (f"error: {tmp_path / 'out'}: cannot write the predictions here (Permission denied);"
+                                     " make it writable or pass --out elsewhere")
+
+
+def test_report_lists_and_skips_runs_it_cannot_read(cache, tmp_path):
+    runs = tmp_path / "runs"
+    for name in ("good", "npz", "csv"):
+        fit(FitConfig(cache=str(cache), out=str(runs / name), epochs=1, heads=2, ffn_hidden=8, quiet=True, seed=len(name)))
+    npz = runs / "npz" / "test_outputs.npz"
+    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
+    (runs / "csv" / "epochs.csv").write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8)))
+    summary = report([runs], tmp_path / "report", tsne=False)
+    assert [r.path.name for s in summary.sections for r in s.runs] == ["good"]
+    skipped = sorted(summary.skipped)
+    assert skipped[0].startswith(f"{runs / 'csv'}: epochs.csv unreadable")
+    assert skipped[1].startswith(f"{runs / 'npz'}: test_outputs.npz unreadable")
