@@ -7,10 +7,10 @@
 Each module runs in a fresh copy of the working tree (tracked and untracked, not ignored files) under a
 temporary folder, with `[tool.mutmut]` appended to the copy's pyproject.toml: every file of the module is
 mutated, and each mutant runs only the tests of its selection that reach the mutated function (mutmut's own
-coverage of test -> function). The table (killed / survived / timeout / no tests / other / total, kill %) is
-printed and
-written to benchmarks/results/mutation.json with every survivor's diff; BENCHMARKS.md says why each cannot
-change a result.
+coverage of test -> function); property tests draw `--examples` cases each. The table (killed / survived /
+timeout / no tests / other / not run / total; kill % of the mutants run) is printed and written to
+benchmarks/results/mutation.json with every survivor's diff; BENCHMARKS.md says why each cannot change a
+result. A module cut short by --timeout keeps the mutants it reached and is marked "not finished".
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,14 +33,16 @@ MODULES: dict[str, tuple[str, ...]] = {
     "pipeline/metrics.py": ("tests/test_metrics.py",),
     "pipeline/splits.py": ("tests/test_splits.py",),
     "pipeline/report/tables.py": ("tests/test_report_tables.py", "tests/test_metrics.py"),
-    "sgmft_cache/": ("tests/test_cache.py", "tests/test_cache_properties.py"),
+    "sgmft_cache/": ("tests/test_cache.py", "tests/test_cache_v2.py", "tests/test_cache_properties.py",
+                     "tests/test_cache_records.py"),
     "pipeline/head/": ("tests/test_head_equations.py", "tests/test_head_model.py", "tests/test_head_wiring.py",
                        "tests/test_head_diagnostics.py"),
-    "pipeline/fit/": ("tests/test_fit_behaviour.py", "tests/test_loop.py"),
+    "pipeline/fit/": ("tests/test_fit_behaviour.py", "tests/test_loop.py", "tests/test_fit_checks.py",
+                      "tests/test_sweep_units.py", "tests/test_probe_and_scorers.py"),
 }
 STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
           255: "timeout", 37: "killed", 5: "no tests", 33: "no tests"}  # mutmut's exit codes (mutmut/stats.py)
-COLUMNS = ("killed", "survived", "timeout", "no tests", "other")  # other: not run, crashed, skipped
+COLUMNS = ("killed", "survived", "timeout", "no tests", "other", "not run")  # other: crashed, skipped
 
 
 def copy_tree(dest: Path) -> None:
@@ -79,10 +82,24 @@ def collect(work: Path) -> dict[str, int | None]:
     return codes
 
 
-def diff_of(work: Path, name: str, env: dict) -> str:
-    out = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work, env=env, capture_output=True,
-                         text=True).stdout
-    return "\n".join(line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+DIFFS = """import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+out = {}
+for name in json.loads(sys.stdin.read()):
+    diff = get_diff_for_mutant(name, path=find_mutant(name).path)
+    out[name] = "\\n".join(l for l in diff.splitlines() if l[:1] in "+-" and l[:3] not in ("+++", "---"))
+print(json.dumps(out))
+"""  # every survivor's diff in one process (`mutmut show` starts one per mutant)
+
+
+def diffs_of(work: Path, names: list[str], env: dict) -> dict[str, str]:
+    if not names:
+        return {}
+    proc = subprocess.run([sys.executable, "-c", DIFFS], cwd=work, env=env, input=json.dumps(names),
+                          capture_output=True, text=True)
+    if proc.returncode:
+        return {name: f"(diff not read: {proc.stderr.strip().splitlines()[-1:]})" for name in names}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_module(module: str, args: argparse.Namespace) -> dict:
@@ -91,27 +108,35 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="mutation-", dir=args.keep))
     copy_tree(work)
     configure(work, module, tests)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "SGMFT_PROPERTY_EXAMPLES": str(args.examples)}  # hypothesis examples per property test, per mutant
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # its own process group: a timeout ends mutmut's workers too
     try:
-        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=args.timeout)
-        finished, log = proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        out, _ = proc.communicate(timeout=args.timeout)
+        finished, log = proc.returncode == 0, out[-3000:]
     except subprocess.TimeoutExpired:
-        finished, log = False, f"stopped after {args.timeout} s"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        finished, log = False, f"stopped after {args.timeout:.0f} s"
     seconds = time.perf_counter() - start
     codes = collect(work)
     counts = dict.fromkeys(COLUMNS, 0)
     survivors = []
     for name, code in sorted(codes.items()):
-        status = STATUS.get(code, "other") if code is not None else "other"
+        status = STATUS.get(code, "other") if code is not None else "not run"
         counts[status] += 1
-        if status != "killed":
-            survivors.append(dict(mutant=name, status=status if code is not None else "not run",
-                                  diff=diff_of(work, name, env)))
+        if status not in ("killed", "not run"):
+            survivors.append(dict(mutant=name, status=status))
+    diffs = diffs_of(work, [s["mutant"] for s in survivors], env)
+    for s in survivors:
+        s["diff"] = diffs.get(s["mutant"], "")
     total = sum(counts.values())
+    tried = total - counts["not run"]  # a run cut short by --timeout: the rate of the mutants it reached
     row = dict(module=module, tests=list(tests), **counts, total=total, seconds=round(seconds, 1),
-               kill_pct=round(100 * counts["killed"] / total, 1) if total else None, finished=finished,
+               kill_pct=round(100 * counts["killed"] / tried, 1) if tried else None, finished=finished,
                survivors=survivors)
     if not finished or not total:
         row["log"] = log
@@ -123,8 +148,8 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| module | killed | survived | timeout | no tests | other | total | kill % | seconds |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| module | killed | survived | timeout | no tests | other | not run | total | kill % | seconds |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         pct = "—" if r["kill_pct"] is None else f"{r['kill_pct']:.1f}"
         note = "" if r["finished"] else " (not finished)"
@@ -138,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--module", action="append", choices=list(MODULES), help="a module of MODULES (repeatable)")
     p.add_argument("--jobs", type=int, default=2, help="mutants run in parallel (mutmut --max-children)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds one module may run; then it is cut short")
+    p.add_argument("--examples", type=int, default=5, help="hypothesis examples per property test and mutant")
     p.add_argument("--keep", help="folder to keep each module's work tree in (for `mutmut show`)")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)

@@ -1,6 +1,7 @@
 """Properties of the cache library (hypothesis): any ids, any split layout, any chunking -> the same rows back, in order."""
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,7 +15,8 @@ from sgmft_cache.reader import list_splits
 
 D = 4
 META = CacheMeta(model="tiny", embed_dim=D, labels=("a", "b", "c"), fingerprint="fp", provenance=Provenance())
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("SGMFT_PROPERTY_EXAMPLES", "25"))  # benchmarks/mutation.py asks for fewer per mutant
+FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # any text a post id or a cleaned text can hold, odd characters included (but no NUL: HDF5 strings end there)
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
@@ -134,7 +136,7 @@ def test_a_second_write_of_a_split_appends_and_the_first_row_of_an_id_wins(ids, 
         assert data.label.tolist() == label.tolist()
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=min(EXAMPLES, 10), deadline=None)
 @given(TEXT, TEXT)
 def test_an_id_with_a_nul_is_refused_never_stored_cut_short(before, after):
     import pytest
