@@ -8,7 +8,9 @@ and removes what it wrote.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -41,3 +43,20 @@ def write_whole(path: Path, data: bytes) -> None:
         if e.filename:
             raise
         raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+
+
+@contextlib.contextmanager
+def written_by_hdf5(path: Path):
+    """For a file too large to build in memory (a features segment), written by HDF5 in place: a failed write —
+    h5py raises OSError or RuntimeError with the errno inside its message — becomes one OSError naming `path`,
+    and the partial file is removed."""
+    try:
+        yield
+    except (OSError, RuntimeError) as e:
+        with contextlib.suppress(OSError):
+            Path(path).unlink()
+        if isinstance(e, OSError) and e.filename:
+            raise
+        found = re.search(r"errno = (\d+)", str(e))
+        code = int(found.group(1)) if found else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from None

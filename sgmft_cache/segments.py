@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from sgmft_cache import layout as L, ragged as R
+from sgmft_cache.diskfile import written_by_hdf5
 
 SEGMENTS = "segments"  # attribute of /<split>: JSON {"files": {name: [rows, dtype]}, "runs": [[name, start, rows]]}
 IMAGE_SEGMENTS = "image_segments"  # the same for /<split>/images (version 2)
@@ -135,7 +136,7 @@ def write_segment(cache: Path, split: str, sources: Sequence[Path], src: np.ndar
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{split}-{uuid.uuid4().hex[:12]}.h5"
     tmp = folder / f"{name}.tmp"
-    with h5py.File(tmp, "w") as out, ExitStack() as stack:
+    with written_by_hdf5(tmp), h5py.File(tmp, "w") as out, ExitStack() as stack:
         files = open_all(stack, sources)
         groups = [f[split] if f is not None and split in f else None for f in files]
         group = out.create_group(split)

@@ -17,6 +17,7 @@ import numpy as np
 
 from sgmft_cache import identity, layout as L, postshape as P, ragged as R
 from sgmft_cache import segments as S
+from sgmft_cache.diskfile import built_in_memory
 
 SMALL = ((L.ID, L.STR_DTYPE, None), (L.LABEL, np.int64, None), (L.TEXT_CLEAN, L.STR_DTYPE, None))
 MASKS = ((L.HAS_TEXT, np.bool_, True), (L.HAS_IMAGE, np.bool_, True))  # version 2; absent in a source = true
@@ -121,13 +122,14 @@ def write_cache(dest: Path, meta: L.CacheMeta, outs: dict[str, SplitOut]) -> Non
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as out:
+        # built in memory (per-row data and the virtual datasets' maps; the features lie in segments), so a full
+        # disk fails the one plain write that names the file, never HDF5 halfway through it
+        with built_in_memory(tmp) as out:
             L.write_meta(out, meta)
             for split, o in outs.items():
                 _write_split(out.create_group(split), split, o, meta.embed_dim, dest)
             L.stamp_version(out)
             identity.stamp(out, meta.labels)  # what the rows mean, beside how they were made
-        S.fsync(tmp)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ import resource
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_extract_on_a_full_disk_is_one_line_not_a_crash_and_resumes(tmp_path):
     env = {**os.environ, "SGMFT_HOME": str(tmp_path / "home")}
     args = ["extract", "--manifest", manifest, "--cache", cache, "--model", "tiny", "--workers", "0", "--chunk-rows", "4",
             "-q"]
-    for limit in (3_000, 25_000):  # the first chunk fails; a later commit fails
+    for limit in (3_000, 20_000):  # the first chunk fails; the commit fails (the cache file, ~22 kB, is the largest)
         done = _sgmft(*args, limit=limit, env=env)
         assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "File too large" in done.stderr and str(tmp_path) in done.stderr
@@ -154,3 +155,31 @@ def test_report_lists_and_skips_runs_it_cannot_read(cache, tmp_path):
     skipped = sorted(summary.skipped)
     assert skipped[0].startswith(f"{runs / 'csv'}: epochs.csv unreadable")
     assert skipped[1].startswith(f"{runs / 'npz'}: test_outputs.npz unreadable")
+
+
+SEGMENT = textwrap.dedent("""
+    import resource, sys
+    from pathlib import Path
+    import numpy as np
+    from sgmft_cache import CacheMeta, CacheWriter
+    n, d = 2000, 64
+    writer = CacheWriter(Path(sys.argv[1]), "train", CacheMeta(model="m", embed_dim=d, labels=("a", "b"),
+                         fingerprint="f"), chunk_rows=50)
+    for k in range(0, n, 50):  # 40 chunks of ~30 kB
+        writer.add([f"p{i}" for i in range(k, k + 50)], np.ones((50, d)), np.ones((50, d)), np.arange(50) % 2)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (500_000, 500_000))  # the commit's 1 MB segment does not fit
+    try:
+        writer.commit()
+    except OSError as e:
+        print(e.filename, e.strerror, sep="|")
+""")
+
+
+def test_a_features_segment_that_meets_a_full_disk_fails_as_one_oserror_naming_it(tmp_path):
+    cache = tmp_path / "feats.h5"
+    done = subprocess.run([sys.executable, "-c", SEGMENT, str(cache)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    filename, strerror = done.stdout.strip().split("|")
+    assert Path(filename).parent == tmp_path / "feats.h5.d" and filename.endswith(".h5.tmp")
+    assert strerror == os.strerror(errno.EFBIG)
+    assert not Path(filename).exists() and not cache.exists()  # no partial segment, no half cache
