@@ -38,7 +38,7 @@ def test_parse_seeds_takes_lists_and_inclusive_ranges():
 
 def test_sweep_fits_every_variant_and_seed_once_on_one_load_and_keeps_going(monkeypatch, tmp_path):
     loads, fits = [], []
-    monkeypatch.setattr(sweeps, "load_cached_splits", lambda path: loads.append(path) or "SPLITS")
+    monkeypatch.setattr(sweeps, "load_cached_splits", lambda path, *rest: loads.append(path) or "SPLITS")
 
     class Result:
         def __init__(self, cfg):
