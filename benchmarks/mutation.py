@@ -34,11 +34,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "pipeline/splits.py": ("tests/test_splits.py",),
     "pipeline/report/tables.py": ("tests/test_report_tables.py", "tests/test_metrics.py"),
     "sgmft_cache/": ("tests/test_cache.py", "tests/test_cache_v2.py", "tests/test_cache_properties.py",
-                     "tests/test_cache_records.py"),
+                     "tests/test_cache_records.py", "tests/test_cache_identity.py"),
     "pipeline/head/": ("tests/test_head_equations.py", "tests/test_head_model.py", "tests/test_head_wiring.py",
-                       "tests/test_head_diagnostics.py"),
+                       "tests/test_head_diagnostics.py", "tests/test_head_masks.py"),
     "pipeline/fit/": ("tests/test_fit_behaviour.py", "tests/test_loop.py", "tests/test_fit_checks.py",
-                      "tests/test_sweep_units.py", "tests/test_probe_and_scorers.py"),
+                      "tests/test_sweep_units.py", "tests/test_probe_and_scorers.py", "tests/test_fit_batches.py"),
 }
 STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
           255: "timeout", 37: "killed", 5: "no tests", 33: "no tests"}  # mutmut's exit codes (mutmut/stats.py)
