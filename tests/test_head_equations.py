@@ -16,15 +16,8 @@ from pipeline.head.polymerizer import element_similarity, interpolate, interpola
 from pipeline.head.sim import SimilarityInteraction
 
 B, D, H = 3, 16, 4
+pytestmark = pytest.mark.usefixtures("double_precision")
 
-
-@pytest.fixture(autouse=True)
-def _double_precision():
-    """Equation checks at double precision, so tolerances stay tight; restored after each test."""
-    torch.manual_seed(0)
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
 
 
 def ref_attention(q, k, v, heads):

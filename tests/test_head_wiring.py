@@ -18,15 +18,8 @@ from pipeline.head.classifier import classifier
 from pipeline.head.fusion import FUSIONS, build_fusion
 
 B, D, H, HID, L = 3, 8, 2, 12, 2
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "double_precision")
 
-
-@pytest.fixture(autouse=True)
-def _double_precision():
-    torch.manual_seed(0)
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(torch.float32)
 
 
 def lin(layer, x):
