@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPLS = ("ours", "reference")
-KINDS = ("commit", "merge", "load", "gather", "epoch", "epoch_streamed")
+KINDS = ("commit", "merge", "load", "prepare", "gather", "epoch", "epoch_streamed")
 PLOTTED = (("commit", "seconds"), ("commit", "growth_mib"), ("merge", "seconds"), ("merge", "growth_mib"),
            ("load", "seconds"), ("load", "growth_mib"), ("gather", "rows_per_s"), ("epoch", "seconds"))
 
@@ -36,8 +36,8 @@ def worker(spec: dict) -> dict:
 
 
 def kinds_of(impl: str) -> tuple[str, ...]:
-    """The reference has no streamed reading."""
-    return KINDS if impl == "ours" else tuple(k for k in KINDS if k != "epoch_streamed")
+    """The reference has no streamed reading, and no carve-out of its own (fit's prepare is ours)."""
+    return KINDS if impl == "ours" else tuple(k for k in KINDS if k not in ("epoch_streamed", "prepare"))
 
 
 def run_size(args, n: int, folder: Path) -> list[dict]:
@@ -63,8 +63,9 @@ def table(rows: list[dict]) -> list[str]:
     """Markdown: one line per N and measurement, ours beside the reference and their ratio."""
     lines = ["| N | measurement | ours | reference | ours / reference |", "|---|---|---|---|---|"]
     cell = {(r["n"], r["impl"], r["kind"]): r for r in rows}
-    figures = [(k, "seconds") for k in KINDS] + [(k, "growth_mib") for k in ("commit", "merge", "load", "epoch")] + [
-        ("gather", "rows_per_s"), ("load", "resident_feature_mib")]
+    figures = [(k, "seconds") for k in KINDS] + [(k, "growth_mib") for k in ("commit", "merge", "load", "prepare", "epoch", "epoch_streamed")] + [
+        ("gather", "rows_per_s"), ("load", "resident_feature_mib"), ("prepare", "resident_feature_mib"),
+        ("prepare", "resident_mib")]
     for n in sorted({r["n"] for r in rows}):
         for kind, field in figures:
             ours, theirs = (cell.get((n, impl, kind), {}).get(field) for impl in IMPLS)

@@ -3,14 +3,13 @@
     python -m benchmarks.scale_worker '{"kind": "commit", "impl": "ours", "dir": "...", "n": 1000, ...}'
 
 Kinds: `shards` (two torchrun-style shard caches, not timed), `commit`, `merge`, `load`, `gather`,
-`epoch` (one pass in memory) and `epoch_streamed` (ours: pipeline/fit/stream.py); impl `ours` (sgmft_cache and pipeline.fit today) or
+`prepare` (fit's load and train/val carve-out, ours), `epoch` (one pass in memory) and `epoch_streamed` (ours: pipeline/fit/stream.py); impl `ours` (sgmft_cache and pipeline.fit today) or
 `reference` (benchmarks/reference_cache.py, the code before issue 13). Peak RSS growth is the
-process's high-water mark (ru_maxrss) minus its resident memory just before the measured step.
+process's high-water mark (VmHWM: ru_maxrss would keep the forking parent's peak) minus its resident memory just before the measured step.
 """
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -20,15 +19,11 @@ import numpy as np
 import torch
 
 from benchmarks import reference_cache as ref
-from benchmarks.machine import rss_mib
+from benchmarks.machine import peak_rss_mib as peak_mib, rss_mib
 from pipeline.synthetic import CLASSES
 
 SPLIT, FINGERPRINT = "train", "scale-bench"
 PERIOD = 1031  # distinct base vectors of the synthetic features
-
-
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def row_ids(n: int) -> list[str]:
@@ -142,12 +137,33 @@ def measure(spec: dict) -> dict:
         base, start = rss_mib(), time.perf_counter()
         ids, text, image, label = load(spec, cache)
         out["resident_feature_mib"] = (text.nelement() * text.element_size() + image.nelement() * image.element_size()) / 2**20
+    elif kind == "prepare":
+        return {**out, **fit_data(spec, cache)}
     else:
         return {**out, **timed_training(spec, cache)}
     out.update(seconds=time.perf_counter() - start, growth_mib=peak_mib() - base, baseline_mib=base)
     if kind in ("commit", "merge"):
         out["file_mib"] = (cache if kind == "commit" else merged).stat().st_size / 2**20
     return out
+
+
+def fit_data(spec: dict, cache: Path) -> dict:
+    """fit's in-memory data path (ours): load the split, carve train and a stratified validation set from it
+    (pipeline/fit/data.prepare), let the loaded split go; resident feature bytes after, and the peak."""
+    from pipeline.fit.data import CachedSplits, prepare
+    from sgmft_cache import load_cache
+
+    base, start = rss_mib(), time.perf_counter()
+    meta, loaded = load_cache(cache, required=[SPLIT], keep_dtype=True)
+    train = loaded.pop(SPLIT)
+    test = train.subset(np.arange(0, len(train), 100))  # a small test split: prepare needs one
+    data = prepare(CachedSplits(str(cache), meta, train, None, test), 0.2, 0)
+    del train, loaded
+    seconds = time.perf_counter() - start
+    held = {id(t): t for split in (data.train, data.val, data.test) for t in (split.text, split.image, split.images)}
+    resident = sum(t.nelement() * t.element_size() for t in held.values()) / 2**20
+    return dict(seconds=seconds, growth_mib=peak_mib() - base, baseline_mib=base, resident_feature_mib=resident,
+                resident_mib=rss_mib() - base)
 
 
 def timed_training(spec: dict, cache: Path) -> dict:

@@ -13,7 +13,7 @@ _EXPORTS = {
     "DEFAULT_CHUNK_ROWS": "defaults", "Provenance": "provenance", "legacy_placeholder": "provenance",
     "merge_caches": "merge", "check_disjoint": "validation", "split_ids": "reader",
     "SplitData": "reader", "list_splits": "reader", "load_cache": "reader", "load_skipped": "reader",
-    "load_dropped_images": "reader", "load_split": "reader", "load_rows": "reader", "validate": "validation",
+    "load_dropped_images": "reader", "load_split": "reader", "load_rows": "reader", "positions_of": "reader", "validate": "validation",
     "content_identity": "identity", "cache_lock": "lock", "CacheWriter": "writer", "CommitSummary": "writer",
     "staging_dir": "writer", "write_split": "writer", "remove_cache": "writer", "segment_dir": "segments",
 }

@@ -179,21 +179,25 @@ def gather(datasets: Sequence[h5py.Dataset | None], src: np.ndarray, row: np.nda
 
 
 def read_rows(ds: h5py.Dataset | None, rows: np.ndarray, default=None) -> np.ndarray:
-    """ds[rows] for increasing rows: a slice per run of consecutive rows when there are few runs (the usual
-    case: h5py's point selections are slow), else a point selection.
+    """ds[rows] for increasing rows: a slice per run of consecutive rows, read into its place in the result,
+    when there are few runs (the usual case: h5py's point selections are slow), else a point selection.
 
     An absent dataset (an optional one older files lack) reads as `default` (empty strings when None)."""
     if ds is None:
         return np.full(len(rows), "" if default is None else default, dtype=object if default is None else None)
-    reader = ds.asstr() if h5py.check_string_dtype(ds.dtype) else ds
+    text = h5py.check_string_dtype(ds.dtype) is not None
     breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    if len(rows) and len(breaks) < max(1, len(rows) // 64):  # a few runs of consecutive rows: one slice each
-        starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
-        parts = [reader[int(rows[a]):int(rows[b - 1]) + 1] for a, b in zip(starts, ends)]
-        got = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    else:
-        got = reader[rows]
-    return got.astype(object) if h5py.check_string_dtype(ds.dtype) else got
+    if not len(rows):
+        return np.empty((0,) + ds.shape[1:], dtype=object if text else ds.dtype)
+    if len(breaks) >= max(1, len(rows) // 64):  # scattered rows: one point selection
+        return ds.asstr()[rows].astype(object) if text else ds[rows]
+    starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
+    if text:
+        return np.concatenate([ds.asstr()[int(rows[a]):int(rows[b - 1]) + 1] for a, b in zip(starts, ends)]).astype(object)
+    out = np.empty((len(rows),) + ds.shape[1:], dtype=ds.dtype)  # each run read straight into its place: no copies
+    for a, b in zip(starts, ends):
+        ds.read_direct(out, np.s_[int(rows[a]):int(rows[b - 1]) + 1], np.s_[int(a):int(b)])
+    return out
 
 
 def virtual_feature(group: h5py.Group, name: str, placement: Placement, split: str, dim: int, cache: Path) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgmft_cache import (CacheError, CacheMeta, CacheWriter, Provenance, load_split, merge_caches, staging_dir,
+from sgmft_cache import (CacheError, CacheMeta, CacheWriter, Provenance, load_cache, load_split, merge_caches, staging_dir,
                          validate, write_split)
 
 META = CacheMeta(model="tiny", embed_dim=8, labels=("home", "work", "travel"), fingerprint="fp-1",
@@ -169,6 +169,17 @@ def test_reader_refuses_nan_features_naming_the_row(tmp_path):
     write_split(path, "train", META, **rows)
     with pytest.raises(CacheError, match="/train/image holds NaN or Inf in 1 row.*'p2'"):
         load_split(path, "train")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_reader_refuses_non_finite_features_of_either_stored_dtype(tmp_path, dtype, bad):
+    path = tmp_path / "feats.h5"
+    rows = _rows(9000)  # more than one 8,192-row block of the check
+    rows["text"][8500, 0] = bad
+    write_split(path, "train", META, **rows, dtype=dtype)
+    with pytest.raises(CacheError, match="/train/text holds NaN or Inf in 1 row.*'p8500'"):
+        load_cache(path, required=["train"], keep_dtype=True)
 
 
 def test_writer_removes_copies_left_by_a_commit_killed_mid_way(tmp_path):

@@ -30,10 +30,28 @@ def test_features_can_stay_in_their_stored_dtype(cache):
 
 def test_rows_by_position_equal_the_loaded_split(cache):
     index = np.array([0, 1, 2, 500, 998, 999])
+    check_rows(cache, index)
+    check_rows(cache, np.arange(0, 1000, 3))  # scattered: one point selection
+    check_rows(cache, np.concatenate([np.arange(10, 300), np.arange(400, 800)]))  # two runs, read in place
+
+
+def check_rows(cache, index):
     got, whole = load_rows(cache, "train", index), load_split(cache, "train")
     assert got.ids == [whole.ids[k] for k in index]
     assert torch.equal(got.text.float(), whole.text[index]) and torch.equal(got.label, whole.label[index])
-    assert torch.equal(got.images.float(), whole.image[index]) and got.image_offsets.tolist() == list(range(7))
+    assert torch.equal(got.images.float(), whole.image[index]) and got.image_offsets.tolist() == list(range(len(index) + 1))
+
+
+def test_a_version_1_split_holds_its_image_rows_once(cache):
+    """images is image there (one tensor), through a load, a read by position, a subset and a streamed group:
+    a second copy would cost half the features' bytes again."""
+    whole = load_cache(cache, required=["train"], keep_dtype=True)[1]["train"]
+    some = load_rows(cache, "train", np.arange(100, 400))
+    cut = whole.subset(np.array([5, 3, 900]))
+    group = StreamedSplit.open(str(cache), "train", budget=10**6).load(np.arange(10))
+    for data in (whole, some, cut, group):
+        assert data.images is data.image
+    assert torch.equal(cut.image.float(), whole.image[[5, 3, 900]].float()) and group.image.dtype == torch.float16
 
 
 def test_a_streamed_epoch_reads_every_row_once_in_groups_within_the_budget(cache):

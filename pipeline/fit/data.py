@@ -40,7 +40,7 @@ def load_cached_splits(path: str, max_memory: str | None = None) -> CachedSplits
     # features stay in their stored dtype (an fp16 cache costs its fp16 bytes); Batches casts one batch at a time
     meta, loaded = load_cache(path, required=["test"] if streamed else ["train", "test"], optional=["val"],
                               keep_dtype=True)
-    train = StreamedSplit.open(path, "train", budget, float32=True) if streamed else loaded["train"]
+    train = StreamedSplit.open(path, "train", budget) if streamed else loaded["train"]
     return CachedSplits(path, meta, train, loaded.get("val"), loaded["test"])
 
 
@@ -68,4 +68,5 @@ def prepare(splits: CachedSplits, val_fraction: float, seed: int) -> FitData:
 
 
 def _labelled(split: SplitData) -> SplitData:
-    return split.subset(np.flatnonzero(split.label.numpy() >= 0))
+    labelled = split.label.numpy() >= 0
+    return split if labelled.all() else split.subset(np.flatnonzero(labelled))  # no copy when every row is

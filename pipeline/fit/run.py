@@ -25,11 +25,12 @@ class FitResult:
 
 def fit(cfg: FitConfig, splits: CachedSplits | None = None) -> FitResult:
     """Train one variant with one seed; `splits` lets a sweep load the cache once."""
-    splits = splits or load_cached_splits(cfg.cache, cfg.max_memory)
-    data = prepare(splits, cfg.val_fraction, cfg.seed)
+    path = splits.path if splits is not None else cfg.cache
+    # loaded here, the whole train split is let go once carved into train and val (a sweep keeps its own copy)
+    data = prepare(splits or load_cached_splits(cfg.cache, cfg.max_memory), cfg.val_fraction, cfg.seed)
     warn_unseen(data, cfg.cache)
     trainer = trainer_class(cfg.variant)(cfg, data)  # every check, before the run directory exists
-    content = content_identity(splits.path)  # which posts and labels: the report never averages two caches
+    content = content_identity(path)  # which posts and labels: the report never averages two caches
     run = RunDir.create(cfg.out, cfg.cache, cfg.variant, cfg.seed, cfg.overwrite)
     run.write_config(RunConfig.of(cfg.to_dict(), data.meta, val_source=data.val_source, device=trainer.device,
                                   trainer=trainer.settings, torch=torch.__version__, cache_content=content))

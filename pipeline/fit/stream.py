@@ -61,16 +61,14 @@ class StreamedSplit:
     label: torch.Tensor  # [N] int64
     group_rows: int  # rows read at a time (the budget over the bytes of a row)
     chunk_rows: int = 4096  # consecutive rows shuffled as one
-    float32: bool = False  # cast a group's features to float32 when read (for a loop that does not cast per batch)
 
     @classmethod
-    def open(cls, path: str, split: str, budget: int, chunk_rows: int = 4096, float32: bool = False) -> "StreamedSplit":
+    def open(cls, path: str, split: str, budget: int, chunk_rows: int = 4096) -> "StreamedSplit":
         with h5py.File(path, "r") as f:
             label = torch.from_numpy(f[split][L.LABEL][...].astype(np.int64))
-        per_row = feature_bytes(path, split) / max(len(label), 1)
-        per_row *= 2 if float32 else 1
+        per_row = feature_bytes(path, split) / max(len(label), 1)  # stored bytes: batches are cast one at a time
         group = max(chunk_rows, int(budget // max(per_row, 1)) // chunk_rows * chunk_rows)
-        return cls(path, split, np.arange(len(label), dtype=np.int64), label, group, chunk_rows, float32)
+        return cls(path, split, np.arange(len(label), dtype=np.int64), label, group, chunk_rows)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -81,11 +79,7 @@ class StreamedSplit:
 
     def load(self, index=None) -> SplitData:
         """Rows `index` of this subset (all of them when None) in memory, features in their stored dtype."""
-        data = load_rows(self.path, self.split, self.rows if index is None else self.rows[np.sort(index)])
-        if not self.float32:
-            return data
-        wide = {name: getattr(data, name).float() for name in ("text", "image", "images")}
-        return replace(data, **wide)
+        return load_rows(self.path, self.split, self.rows if index is None else self.rows[np.sort(index)])
 
     def groups(self, generator: torch.Generator) -> Iterator[SplitData]:
         """One epoch: the chunks in a seeded random order, packed into groups of about `group_rows` rows."""
@@ -106,4 +100,5 @@ def streamed_epoch(split: StreamedSplit, train_group: Callable[[SplitData], tupl
     for data in split.groups(generator):
         loss, acc = train_group(data)
         seen, loss_sum, correct = seen + len(data), loss_sum + loss * len(data), correct + acc * len(data)
+        del data  # let the group go before the next one is read: one group in memory at a time
     return loss_sum / max(seen, 1), correct / max(seen, 1)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Sequence
 
-from sgmft_cache import CacheMeta, SgmftError, SplitData, load_dropped_images, load_skipped, load_split, validate
+from sgmft_cache import (CacheMeta, SgmftError, SplitData, load_dropped_images, load_rows, load_skipped, positions_of,
+                         validate)
 from pipeline.extract import (ExtractConfig, Group, Manifest, Plan, Ranks, SplitSummary, encode_splits, plan_extraction,
                               read_manifest)
 from pipeline.predict.config import PredictConfig
@@ -92,6 +94,9 @@ def encode_new_posts(ecfg: ExtractConfig, manifest: Manifest, plan: Plan, ranks:
     return done.splits[0], replaced
 
 
-def cached_features(cache: str | Path) -> tuple[SplitData, dict[str, str], dict[str, str]]:
-    """(the encoded posts, id -> skip reason of the others, id -> pictures a kept post was encoded without)."""
-    return load_split(cache, SPLIT), load_skipped(cache, SPLIT), load_dropped_images(cache, SPLIT)
+def cached_features(cache: str | Path, share: Sequence[str]) -> tuple[SplitData, dict[str, str], dict[str, str]]:
+    """(the encoded posts of `share`, features in their stored dtype; id -> skip reason of the others; id ->
+    pictures a kept post was encoded without). Only the share's rows are read: a rank holds its share."""
+    validate(cache, require_splits=[SPLIT])
+    data = load_rows(cache, SPLIT, positions_of(cache, SPLIT, share))
+    return data, load_skipped(cache, SPLIT), load_dropped_images(cache, SPLIT)

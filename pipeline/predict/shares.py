@@ -1,15 +1,15 @@
 """Predicting under torchrun: each rank scores its share of the posts, rank 0 joins the shares into one CSV.
 
 A rank's share is extract's (every world_size-th post, pipeline.extract.engine.select_rows), read
-from the merged cache; each rank writes `<out>.part-<r>-of-<N>.csv`, and once all have, rank 0
-writes the CSV in manifest order and deletes the parts. One process is the share of everything.
+from the merged cache (only its rows, features in their stored dtype); each rank writes
+`<out>.part-<r>-of-<N>.csv`, and once all have, rank 0 writes the CSV in manifest order and deletes
+the parts. One process is the share of everything.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from pipeline.extract import Ranks, select_rows
@@ -25,9 +25,7 @@ def part_path(out: Path, ranks: Ranks) -> Path:
 def predict_share(cache: str | Path, posts: Sequence, run: TrainedRun, ranks: Ranks, out: Path) -> pd.DataFrame:
     """This rank's rows of the CSV (its share, in manifest order); written as a part file when sharded."""
     share = [p.id for p in select_rows(posts, set(), ranks.rank, ranks.world_size)]
-    data, skipped, dropped = cached_features(cache)
-    wanted = set(share)
-    data = data.subset(np.array([k for k, i in enumerate(data.ids) if i in wanted], dtype=np.int64))
+    data, skipped, dropped = cached_features(cache, share)
     table = prediction_table(share, data, run.probabilities(data), skipped, run.labels, dropped)
     if ranks.sharded:
         table.to_csv(part_path(out, ranks), index=False, float_format="%.17g")
