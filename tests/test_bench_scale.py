@@ -22,7 +22,7 @@ def rows_of(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
 def test_benchmark_runs_both_implementations_on_the_same_rows(tmp_path, monkeypatch):
     kept = {}
 
-    def in_process(spec: dict) -> dict:  # the measurements themselves, without a process per figure
+    def in_process(spec: dict, memory_limit_gib=None) -> dict:  # the measurements, without a process per figure
         result = scale_worker.measure(spec)
         for name in ("ours.h5", "reference.h5", "ours-merged.h5", "reference-merged.h5"):
             if (Path(spec["dir"]) / name).exists() and spec["kind"] == "load":
@@ -38,7 +38,9 @@ def test_benchmark_runs_both_implementations_on_the_same_rows(tmp_path, monkeypa
     done = {(r["impl"], r["kind"]) for r in rows if "error" not in r}
     for impl in bench_scale.IMPLS:
         assert {(impl, k) for k in ("commit", "merge", "load", "gather", "epoch")} <= done
-    assert ("ours", "epoch_streamed") in done
+    assert {("ours", "epoch_streamed"), ("ours", "prepare")} <= done
+    prepared = next(r for r in rows if r["kind"] == "prepare")
+    assert prepared["resident_feature_mib"] > 0 and prepared["growth_mib"] >= 0
     ids = [f"p{k:08d}" for k in range(700)]
     for name in ("ours.h5", "reference.h5", "ours-merged", "reference-merged"):
         got_ids, text, label = kept[name]
@@ -55,6 +57,12 @@ def test_benchmark_runs_both_implementations_on_the_same_rows(tmp_path, monkeypa
     joined = bench_scale.main(["--combine", str(out), str(printed), "--out", str(tmp_path / "j.json"),
                                "--plot", str(tmp_path / "j.png")])
     assert joined == rows + rows[:3]
+
+
+def test_a_step_past_the_memory_cap_is_shown_as_out_of_memory():
+    rows = [dict(n=10, impl="ours", kind="load", seconds=1.0),
+            dict(n=10, impl="reference", kind="load", error="numpy._core._exceptions._ArrayMemoryError: Unable to allocate")]
+    assert "| 10 | load seconds | 1.00 | out of memory | — |" in bench_scale.table(rows)
 
 
 def test_reference_commit_keeps_each_id_once_in_manifest_order(tmp_path):
