@@ -93,7 +93,8 @@ def table(rows: list[dict]) -> list[str]:
 
 
 def _failure(row: dict) -> str:
-    return "out of memory" if "MemoryError" in row["error"] else "failed"
+    error = row["error"]
+    return "out of memory" if "MemoryError" in error or "Cannot allocate memory" in error else "failed"
 
 
 def _fmt(value) -> str:

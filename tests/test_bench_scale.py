@@ -63,6 +63,10 @@ def test_a_step_past_the_memory_cap_is_shown_as_out_of_memory():
     rows = [dict(n=10, impl="ours", kind="load", seconds=1.0),
             dict(n=10, impl="reference", kind="load", error="numpy._core._exceptions._ArrayMemoryError: Unable to allocate")]
     assert "| 10 | load seconds | 1.00 | out of memory | — |" in bench_scale.table(rows)
+    rows[1]["error"] = "RuntimeError: DefaultCPUAllocator: can't allocate memory: ... (Cannot allocate memory)"  # torch's
+    assert "| 10 | load seconds | 1.00 | out of memory | — |" in bench_scale.table(rows)
+    rows[1]["error"] = "ImportError: libtorch_cpu.so: failed to map segment from shared object"
+    assert "| 10 | load seconds | 1.00 | failed | — |" in bench_scale.table(rows)
 
 
 def test_reference_commit_keeps_each_id_once_in_manifest_order(tmp_path):
