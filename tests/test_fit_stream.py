@@ -74,10 +74,18 @@ def test_a_streamed_epoch_reads_every_row_once_in_groups_within_the_budget(cache
     assert loss == pytest.approx(sum(n * n for n in calls) / 500)  # weighted by group size
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("512MiB", 512 * 2**20), ("2GB", 2 * 10**9), ("1.5 GiB", 3 * 2**29), ("3KiB", 3072), ("4KB", 4000),
+    ("7MB", 7 * 10**6), ("1TiB", 2**40), ("2TB", 2 * 10**12), ("10B", 10), ("4096", 4096), (" 8gib ", 8 * 2**30),
+])
+def test_memory_budget_units(text, expected):
+    assert parse_memory(text) == expected
+
+
 def test_memory_budgets():
-    assert parse_memory("512MiB") == 512 * 2**20 and parse_memory("2GB") == 2 * 10**9
     assert parse_memory("50%") == ram_bytes() // 2 or abs(parse_memory("50%") - ram_bytes() / 2) < 2
-    for bad in ("", "lots", "-1GiB", "0%"):
+    assert parse_memory("25%") == int(0.25 * ram_bytes())
+    for bad in ("", "lots", "-1GiB", "0%", "nan%", "inf GiB", "-inf", "0", "1.5"):
         with pytest.raises(SgmftError, match="--max-memory"):
             parse_memory(bad)
 

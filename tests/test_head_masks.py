@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.head import VARIANTS, HeadConfig, SGMFTHead, variant_config
-from pipeline.head.pooling import masked_mean
+from pipeline.head import INPUT_NORMS, VARIANTS, HeadConfig, SGMFTHead, variant_config
+from pipeline.head.fusion import FUSIONS
+from pipeline.head.pooling import ModalityInputs, masked_mean, unit
 
 D, B, K = 16, 5, 4
 IMAGE_SETS = ("sgmft-images", "sgmft-mean-images")
@@ -132,3 +133,78 @@ def test_masked_mean_ignores_masked_nans():
     x = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [float("nan"), 0.0]]])
     torch.testing.assert_close(masked_mean(x, torch.tensor([[True, True, False]])), torch.tensor([[2.0, 3.0]]))
     torch.testing.assert_close(masked_mean(x, torch.tensor([[False, False, False]])), torch.zeros(1, 2))
+
+
+def set_head(fusion: str, images: str, input_norm: str, ffn_guide: str = "text") -> SGMFTHead:
+    torch.manual_seed(0)
+    return SGMFTHead(HeadConfig(embed_dim=D, num_classes=7, heads=4, ffn_hidden=D, fusion=fusion, images=images,
+                                input_norm=input_norm, ffn_guide=ffn_guide)).eval()
+
+
+@pytest.mark.parametrize("input_norm", INPUT_NORMS)
+@pytest.mark.parametrize("images", ["mean", "attend"])
+@pytest.mark.parametrize("fusion, ffn_guide", [(name, "text") for name in sorted(FUSIONS)] + [("sfm", "image")])
+def test_every_fusion_module_reads_only_a_posts_real_images(fusion, ffn_guide, images, input_norm):
+    """Each post's logits in a padded batch are those of the post alone with only its real images, and garbage
+    in the padding changes nothing: for every fusion module, image pooling, input scaling and FFN guide."""
+    head = set_head(fusion, images, input_norm, ffn_guide)
+    t, images_, mask = image_sets()
+    padded = torch.where(mask[..., None], images_, garbage(images_.shape))
+    out = head(t, images_[:, 0], images=padded, image_mask=mask)
+    for i, n in enumerate(mask.sum(1).tolist()):
+        alone = head(t[i:i + 1], images_[i:i + 1, 0], images=images_[i:i + 1, :n])
+        torch.testing.assert_close(out[i:i + 1], alone, rtol=1e-4, atol=1e-5)
+    two = head(t, images_[:, 0], images=torch.where(mask[..., None], images_, garbage(images_.shape, 9)),
+               image_mask=mask)
+    torch.testing.assert_close(out, two, rtol=1e-5, atol=1e-5)
+
+
+def test_a_post_without_images_sees_the_placeholder_alone_at_the_first_position():
+    head = build("sgmft-images")
+    t, images, mask = image_sets()
+    has_image = torch.tensor([True, False, True, True, True])
+    x = head.inputs(t, images[:, 0], None, has_image, images, mask)
+    placeholder = head.inputs.image_placeholder.detach()
+    torch.testing.assert_close(x.images[1, 0], placeholder)
+    assert x.image_mask[1].tolist() == [True, False, False, False]
+    assert x.image_mask[0].tolist() == mask[0].tolist() and x.image_mask[2].tolist() == mask[2].tolist()
+    torch.testing.assert_close(x.v[1], placeholder)
+
+
+def test_a_post_whose_images_are_all_masked_has_no_image():
+    """has_image true but no real position in its set: the same as has_image false (the placeholder)."""
+    head = build("sgmft-images")
+    t, images, mask = image_sets()
+    empty = mask.clone()
+    empty[2] = False
+    claimed = head(t, images[:, 0], has_image=torch.ones(B, dtype=torch.bool), images=images, image_mask=empty)
+    none = torch.tensor([True, True, False, True, True])
+    torch.testing.assert_close(claimed, head(t, images[:, 0], has_image=none, images=images, image_mask=mask))
+
+
+@pytest.mark.parametrize("variant", IMAGE_SETS)
+def test_no_image_mask_means_every_image_is_real(variant):
+    head = build(variant)
+    t, images, _ = image_sets()
+    every = torch.ones(B, K, dtype=torch.bool)
+    has_image = torch.tensor([True, False, True, True, True])
+    torch.testing.assert_close(head(t, images[:, 0], has_image=has_image, images=images),
+                               head(t, images[:, 0], has_image=has_image, images=images, image_mask=every))
+
+
+def test_unknown_image_pooling_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match=r"^unknown image pooling 'max'; use one of first, mean, attend$"):
+        ModalityInputs(D, "l2", "max")
+
+
+def test_masked_mean_of_one_real_position_is_that_position():
+    x = torch.tensor([[[1.0, 2.0], [5.0, 7.0]], [[3.0, -1.0], [9.0, 9.0]]])
+    torch.testing.assert_close(masked_mean(x, torch.tensor([[True, False], [False, True]])),
+                               torch.tensor([[1.0, 2.0], [9.0, 9.0]]))
+    torch.testing.assert_close(masked_mean(x, None), x.mean(dim=1))
+
+
+def test_unit_scales_each_row_by_its_own_largest_entry():
+    """‖x‖² of 1e37 overflows float32 and 1e-30 underflows: each row is still its direction on the sphere."""
+    x = torch.tensor([[3e37, 4e37], [3e-30, 4e-30], [0.0, -2.0]], dtype=torch.float32)
+    torch.testing.assert_close(unit(x), torch.tensor([[0.6, 0.8], [0.6, 0.8], [0.0, -1.0]]))

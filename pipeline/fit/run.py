@@ -63,7 +63,8 @@ def _finish(cfg: FitConfig, data: FitData, run: RunDir, trained: Trained, device
         cache_fingerprint=meta.fingerprint, encoder=meta.model, encoder_note=meta.provenance.encoder_note,
         placeholder_encoder=meta.placeholder, labels=tuple(labels), val_source=data.val_source,
         train_size=len(data.train), val_size=len(data.val), test_size=len(data.test), device=device,
-        cache_content=content, by_kind=scores_by_kind(y_true, trained.test_scores, test_kinds(data.test), len(labels)))
+        run_id=run.run_id, cache_content=content,
+        by_kind=scores_by_kind(y_true, trained.test_scores, test_kinds(data.test), len(labels)))
     run.write_metrics(metrics)  # last: its presence marks a finished run
     return metrics
 

@@ -7,6 +7,7 @@ mixes posts of one group: the order is a two-level shuffle, not a uniform one ov
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
@@ -31,7 +32,7 @@ def parse_memory(text: str) -> int:
                 value = float(number)
             except ValueError:
                 break
-            if value <= 0:
+            if not math.isfinite(value) or value <= 0:  # nan%, inf GiB: no budget
                 break
             return int(value / 100 * ram_bytes()) if scale is None else int(value * scale)
     if text.isdigit() and int(text) > 0:

@@ -1,0 +1,195 @@
+"""What a run's files record: each figure of epochs.csv is the one measured, each field of the checkpoint,
+config.json, metrics.json and guidance.json is the run's own; scorers refuse weights of another run; a
+streamed split keeps its labels with its rows; every variant of a seed sees the same batches."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sgmft_cache import SgmftError, content_identity, load_cache
+from pipeline.fit import FitConfig, fit, load_cached_splits, load_checkpoint, load_scorer
+from pipeline.fit import head_trainer as head_trainer_module
+from pipeline.fit.checkpoint import save_checkpoint
+from pipeline.fit.data import prepare
+from pipeline.fit.stream import StreamedSplit
+from pipeline.fit.sweeps import sweep
+from pipeline.head import HeadConfig
+from pipeline.rundir import EPOCH_FIELDS, RunDir
+from pipeline.synthetic import make_synthetic_cache
+
+SMALL = dict(ffn_hidden=16, heads=2, quiet=True, lr=1e-3)
+REAL_TRAIN_EPOCH = head_trainer_module.train_epoch
+REAL_EVALUATE = head_trainer_module.evaluate
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("records") / "feats.h5"
+    make_synthetic_cache(path, sizes={"train": 100, "test": 30}, dim=16, noise=0.8, seed=2)
+    return path
+
+
+def recorded_fit(cache, out, monkeypatch, **kw):
+    """fit, with what each epoch's train_epoch returned and each val evaluation measured."""
+    trained, evaluated = [], []
+
+    def train_epoch(*a, **k):
+        trained.append(REAL_TRAIN_EPOCH(*a, **k))
+        return trained[-1]
+
+    def evaluate(head, data, *a, **k):
+        ev = REAL_EVALUATE(head, data, *a, **k)
+        if not k.get("with_fusion"):  # the per-epoch val evaluations (test is evaluated with M_fuse)
+            evaluated.append(ev)
+        return ev
+
+    monkeypatch.setattr(head_trainer_module, "train_epoch", train_epoch)
+    monkeypatch.setattr(head_trainer_module, "evaluate", evaluate)
+    cfg = FitConfig(cache=str(cache), out=str(out), **{**SMALL, **kw})
+    return cfg, fit(cfg), trained, evaluated
+
+
+def test_epochs_csv_holds_each_epochs_measured_figures(cache, tmp_path, monkeypatch):
+    cfg, result, trained, evaluated = recorded_fit(cache, tmp_path / "r", monkeypatch, epochs=3)
+    rows = list(csv.DictReader((result.run_dir / "epochs.csv").open()))
+    assert len(rows) == len(trained) == len(evaluated) == 3
+    for row, (loss, acc), ev in zip(rows, trained, evaluated):
+        assert float(row["running_train_loss"]) == pytest.approx(loss, rel=1e-5)
+        assert float(row["running_train_accuracy"]) == pytest.approx(acc, rel=1e-5)
+        assert float(row["val_loss"]) == pytest.approx(ev.loss, rel=1e-5)
+        assert float(row["val_accuracy"]) == pytest.approx(ev.accuracy, rel=1e-5)
+        assert 0 < float(row["seconds"]) < 60
+    losses = [float(r["running_train_loss"]) for r in rows]
+    assert len(set(losses)) == 3 and all(np.isfinite(losses))  # lr 1e-3: the loss moves every epoch
+    best = max(range(3), key=lambda i: (evaluated[i].accuracy, -i))  # the first of equal bests
+    m = json.loads((result.run_dir / "metrics.json").read_text())
+    assert m["best_epoch"] == best + 1 and m["chosen"] == f"epoch {best + 1}" and m["epochs"] == 3
+    assert m["val_accuracy"] == pytest.approx(evaluated[best].accuracy)
+
+
+def test_a_head_runs_files_name_the_run_its_cache_and_its_settings(cache, tmp_path):
+    cfg = FitConfig(cache=str(cache), out=str(tmp_path / "r"), epochs=1, seed=5, **SMALL)
+    result = fit(cfg)
+    meta = load_cache(str(cache), required=["test"])[0]
+    config = json.loads((result.run_dir / "config.json").read_text())
+    m = json.loads((result.run_dir / "metrics.json").read_text())
+    head, info = load_checkpoint(result.run_dir)
+    assert config["device"] == m["device"] == "cpu"
+    assert config["fit"] == json.loads(json.dumps(cfg.to_dict()))
+    expected = HeadConfig(embed_dim=16, num_classes=len(meta.labels), heads=2, ffn_hidden=16).to_dict()
+    assert head.cfg.to_dict() == expected and config["head"] == json.loads(json.dumps(expected))
+    assert config["torch"] == torch.__version__ and config["cache_content"] == content_identity(str(cache))
+    assert config["val_source"] == m["val_source"] == "10% of train, stratified, seed 5"
+    assert config["extraction"] == json.loads(json.dumps(meta.record()))
+    assert config["run_id"] and config["run_id"] == m["run_id"] == info["run_id"]
+    assert (m["variant"], m["seed"], m["cache"], m["cache_content"]) == ("sgmft", 5, str(cache), config["cache_content"])
+    assert m["cache_fingerprint"] == config["cache_fingerprint"] == info["cache_fingerprint"] == meta.fingerprint
+    assert m["encoder"] == config["encoder"] == info["encoder"] == meta.model
+    data = prepare(load_cached_splits(str(cache)), 0.1, 5)
+    assert (m["train_size"], m["val_size"], m["test_size"]) == (len(data.train), len(data.val), 30)
+    assert m["train_size"] + m["val_size"] == 100 and 8 <= m["val_size"] <= 12
+    assert info["labels"] == list(meta.labels) == m["labels"]
+    assert (info["variant"], info["seed"], info["epoch"]) == ("sgmft", 5, 1)
+    assert info["fit_config"] == cfg.to_dict() and info["extraction"] == meta.record()
+    guidance = json.loads((result.run_dir / "guidance.json").read_text())
+    assert guidance["split"] == "val"
+
+
+def test_a_probe_runs_files_record_its_settings_and_choice(cache, tmp_path):
+    result = fit(FitConfig(cache=str(cache), out=str(tmp_path / "p"), variant="logreg-probe", quiet=True))
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["probe"] == dict(model="sklearn LogisticRegression (lbfgs, multinomial, L2)",
+                                   C_grid=[0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0], features="[text; image]",
+                                   input_norm="l2", chosen_by="validation accuracy")
+    m = result.metrics
+    assert m["chosen"] == f"C={m['probe_C']:g}" and m["best_epoch"] is None and m["epochs"] == 0
+    assert config["device"] == m["device"] == "cpu"
+    assert m == json.loads((result.run_dir / "metrics.json").read_text())  # what fit returns is what it wrote
+    with np.load(result.run_dir / "probe.npz") as z:
+        assert str(z["run_id"]) == config["run_id"] == m["run_id"]
+        assert str(z["cache_fingerprint"]) == config["cache_fingerprint"]
+        assert float(z["C"]) == m["probe_C"] and str(z["input_norm"]) == "l2"
+
+
+def test_scorers_refuse_weights_of_another_run_or_cache(cache, tmp_path):
+    result = fit(FitConfig(cache=str(cache), out=str(tmp_path / "h"), epochs=1, **SMALL))
+    load_scorer(result.run_dir, torch.device("cpu"))  # its own weights: accepted
+    head, info = load_checkpoint(result.run_dir)
+    run = RunDir(result.run_dir)
+    for key, value, message in (("run_id", "someone-else", "another run"),
+                                ("cache_fingerprint", "0" * 16, "cache fingerprint")):
+        save_checkpoint(run.checkpoint, head, head.state_dict(), {**info, key: value})
+        with pytest.raises(SgmftError, match=message):
+            load_scorer(result.run_dir, torch.device("cpu"))
+
+    probe = fit(FitConfig(cache=str(cache), out=str(tmp_path / "p"), variant="logreg-probe", quiet=True)).run_dir
+    load_scorer(probe, torch.device("cpu"))
+    weights = probe / "probe.npz"
+    with np.load(weights) as z:
+        saved = {k: z[k] for k in z.files}
+    for key, value, message in (("run_id", "someone-else", "another run"),
+                                ("cache_fingerprint", "0" * 16, "cache fingerprint")):
+        np.savez(weights, **{**saved, key: value})
+        with pytest.raises(SgmftError, match=message):
+            load_scorer(probe, torch.device("cpu"))
+
+
+def test_a_streamed_subset_keeps_each_rows_label(tmp_path):
+    path = tmp_path / "s.h5"
+    make_synthetic_cache(path, sizes={"train": 50, "test": 10}, dim=8)
+    whole = load_cached_splits(str(path)).train
+    split = StreamedSplit.open(str(path), "train", budget=1, chunk_rows=8)
+    picked = [41, 3, 17, 8, 29]
+    sub = split.subset(picked)
+    assert sub.rows.tolist() == sorted(picked) and sub.label.tolist() == whole.label[sorted(picked)].tolist()
+    loaded = sub.load()
+    assert loaded.ids == [whole.ids[i] for i in sorted(picked)] and loaded.label.tolist() == sub.label.tolist()
+    torch.testing.assert_close(loaded.text, whole.text[sorted(picked)])
+    inner = sub.subset([4, 0])  # positions in the subset
+    assert inner.rows.tolist() == [3, 41] and inner.label.tolist() == whole.label[[3, 41]].tolist()
+
+
+def test_a_sweep_streams_under_its_memory_budget(cache, tmp_path):
+    """--max-memory reaches the sweep's one load: below the train split's size the head streams and the
+    in-memory probe is refused with the budget named, while the sweep goes on."""
+    base = FitConfig(cache=str(cache), out=str(tmp_path / "sw"), epochs=1, max_memory="1KiB", **SMALL)
+    runs = sweep(base, ["logreg-probe", "clip-only"], [0])
+    assert runs[0].metrics is None and "--max-memory 1KiB" in runs[0].error
+    assert runs[1].metrics is not None and runs[1].error is None
+    config = json.loads((runs[1].run_dir / "config.json").read_text())
+    assert config["fit"]["max_memory"] == "1KiB"
+
+
+def first_epoch_order(cache, out, monkeypatch, variant: str) -> list[int]:
+    seen = []
+
+    def train_epoch(head, opt, data, batch_size, generator, on_step=lambda *a: None, **kw):
+        hook = head.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+        try:
+            return REAL_TRAIN_EPOCH(head, opt, data, batch_size, generator, on_step, **kw)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(head_trainer_module, "train_epoch", train_epoch)
+    fit(FitConfig(cache=str(cache), out=str(out), variant=variant, epochs=1, seed=7, **SMALL))
+    return positions(cache, [row for batch in seen for row in batch])
+
+
+def positions(cache, rows) -> list[int]:
+    """Positions in the cache's train split of feature rows (a split's text rows, or a head's text inputs)."""
+    rows = rows.text if hasattr(rows, "text") else rows
+    where = {tuple(row.tolist()): i for i, row in enumerate(load_cached_splits(str(cache)).train.text.float())}
+    return [where[tuple(row.float().tolist())] for row in rows]
+
+
+def test_every_variant_of_a_seed_trains_on_the_same_batch_order(cache, tmp_path, monkeypatch):
+    """The order comes from the run's own generator, not from the global stream the head's initialisation
+    draws from (which differs between variants): an ablation compares heads, not batch orders."""
+    orders = [first_epoch_order(cache, tmp_path / v, monkeypatch, v) for v in ("sgmft", "clip-only", "sim-only")]
+    train = prepare(load_cached_splits(str(cache)), 0.1, 7).train
+    assert sorted(orders[0]) == sorted(positions(cache, train)) and orders[0] == orders[1] == orders[2]
