@@ -86,6 +86,28 @@ def configure(work: Path, module: str, tests: tuple[str, ...]) -> None:
     ]) + "\n")
 
 
+def _setting(work: Path, key: str) -> str:
+    """A value of the [tool.mutmut] that configure() appended to the work tree's pyproject.toml."""
+    text = (work / "pyproject.toml").read_text().split("[tool.mutmut]")[-1]
+    return next(line.split("=", 1)[1].strip() for line in text.splitlines() if line.startswith(f"{key} ="))
+
+
+def resume_tree(work: Path, module: str) -> Path:
+    """A kept work tree of `module` with the working tree's tests copied in: only tests may have changed (new
+    tests in the selection's files), so the verdicts of the mutants it killed still hold."""
+    pattern = f"{module}*" if module.endswith("/") else module
+    if not (work / "mutants").is_dir() or json.loads(_setting(work, "only_mutate")) != [pattern]:
+        raise SystemExit(f"--resume {work}: not a kept work tree of {module} (see --keep)")
+    changed = [p for p in sorted((ROOT / module).rglob("*.py") if module.endswith("/") else [ROOT / module])
+               if (work / p.relative_to(ROOT)).read_bytes() != p.read_bytes()]
+    if changed:
+        raise SystemExit(f"--resume {work}: {', '.join(str(p.relative_to(ROOT)) for p in changed)} changed since; "
+                         "its mutants are not those of the code now: run the module afresh")
+    shutil.copytree(ROOT / "tests", work / "tests", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return work
+
+
 def collect(work: Path) -> dict[str, int | None]:
     """mutant name -> exit code (None: not run), from mutmut's .meta files."""
     codes: dict[str, int | None] = {}
@@ -116,14 +138,19 @@ def diffs_of(work: Path, names: list[str], env: dict) -> dict[str, str]:
 
 def run_module(module: str, args: argparse.Namespace) -> dict:
     """Mutate `module`, run its tests against each mutant; its row of the table and its survivors."""
-    tests = MODULES[module]
-    work = Path(tempfile.mkdtemp(prefix="mutation-", dir=args.keep))
-    copy_tree(work)
-    configure(work, module, tests)
+    if args.resume:
+        work = resume_tree(Path(args.resume), module)
+        names = [name for name, code in collect(work).items() if code is None or STATUS.get(code) != "killed"]
+    else:
+        work = Path(tempfile.mkdtemp(prefix="mutation-", dir=args.keep))
+        copy_tree(work)
+        configure(work, module, MODULES[module])
+        names = []
+    tests = tuple(json.loads(_setting(work, "pytest_add_cli_args_test_selection")))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "SGMFT_PROPERTY_EXAMPLES": str(args.examples)}  # hypothesis examples per property test, per mutant
     start = time.perf_counter()
-    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs), *names]
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)  # its own process group: a timeout ends mutmut's workers too
     try:
@@ -152,7 +179,9 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
                survivors=survivors)
     if not finished or not total:
         row["log"] = log
-    if args.keep is None:
+    if args.resume:
+        row["resumed"] = dict(work_dir=str(work), rerun=len(names))  # the mutants not killed before, run again
+    if args.keep is None and not args.resume:
         shutil.rmtree(work, ignore_errors=True)
     else:
         row["work_dir"] = str(work)
@@ -177,8 +206,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timeout", type=float, default=3600, help="seconds one module may run; then it is cut short")
     p.add_argument("--examples", type=int, default=5, help="hypothesis examples per property test and mutant")
     p.add_argument("--keep", help="folder to keep each module's work tree in (for `mutmut show`)")
+    p.add_argument("--resume", help="a kept work tree (--keep) of the one --module: copy the tests in and run again "
+                   "only the mutants it did not kill (after adding tests to the selection's files)")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    if args.resume and len(args.module or []) != 1:
+        p.error("--resume takes exactly one --module")
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=True)
     saved = json.loads(args.out.read_text()) if args.out.exists() else {}

@@ -186,3 +186,70 @@ def test_post_image_sets_survive_reordering_commits_and_merges(tmp_path):
     assert merged.images[merged.image_offsets[k]:merged.image_offsets[k + 1], 0].tolist() == [2900.0, 2901.0]
     with h5py.File(tmp_path / "m.h5", "r") as f:
         assert int(f.attrs["version"]) == 2 and f["train/images"].is_virtual
+
+
+def in_file_copy(src: Path, dest: Path) -> None:
+    """`src` as a cache written before segments (or by an outside tool, SPEC §3): every dataset stored in the
+    file itself, nothing virtual, no segment folder."""
+    with h5py.File(src, "r") as f, h5py.File(dest, "w") as out:
+        out.attrs.update(f.attrs)
+
+        def copy(name, obj):
+            if isinstance(obj, h5py.Group):  # without the placement of its features in segment files
+                out.require_group(name).attrs.update({k: v for k, v in obj.attrs.items()
+                                                      if k not in ("segments", "image_segments")})
+            else:
+                out.create_dataset(name, data=obj[...], dtype=obj.dtype).attrs.update(obj.attrs)
+
+        f.visititems(copy)
+
+
+@pytest.mark.parametrize("shaped", ["v1", "v2"])
+def test_a_cache_stored_in_its_file_takes_new_commits_by_a_hard_link_not_a_copy(tmp_path, shaped):
+    made = tmp_path / "made.h5"
+    (commit if shaped == "v1" else add_v2)(made, range(0, 12))
+    old = tmp_path / "old.h5"
+    in_file_copy(made, old)
+    with h5py.File(old, "r") as f:
+        assert not f["train/text"].is_virtual and not segment_dir(old).exists()
+    before = load_split(old, "train")
+    inode = old.stat().st_ino
+    w = CacheWriter(old, "test", META, chunk_rows=4)
+    r = rows(range(50, 55))
+    w.add(r["ids"], r["text"], r["image"], r["label"])
+    w.commit()
+    (link,) = [p for p in segment_dir(old).iterdir() if p.name.startswith("linked-")]
+    assert link.stat().st_ino == inode and link.stat().st_nlink == 1  # the old file itself, now only there
+    after = load_split(old, "train")
+    assert after.ids == before.ids and after.label.tolist() == before.label.tolist()
+    for name in ("text", "image", "images", "image_offsets", "has_text", "has_image"):
+        assert torch.equal(getattr(after, name), getattr(before, name)), name
+    assert load_split(old, "test").ids == r["ids"]
+    validate(old, require_splits=["train", "test"])
+    commit_more = CacheWriter(old, "test", META, chunk_rows=4)  # a second commit links nothing again
+    r2 = rows(range(60, 62))
+    commit_more.add(r2["ids"], r2["text"], r2["image"], r2["label"])
+    commit_more.commit()
+    assert len([p for p in segment_dir(old).iterdir() if p.name.startswith("linked-")]) == 1
+    assert load_split(old, "test").ids == r["ids"] + r2["ids"]
+    assert torch.equal(load_split(old, "train").images, before.images)
+
+
+def test_a_filesystem_without_hard_links_gets_a_copy(tmp_path, monkeypatch):
+    made, old = tmp_path / "made.h5", tmp_path / "old.h5"
+    commit(made, range(0, 6))
+    in_file_copy(made, old)
+    before = load_split(old, "train")
+
+    def no_links(*a, **k):
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    w = CacheWriter(old, "val", META, chunk_rows=4)
+    r = rows(range(50, 53))
+    w.add(r["ids"], r["text"], r["image"], r["label"])
+    w.commit()
+    (copy,) = [p for p in segment_dir(old).iterdir() if p.name.startswith("linked-")]
+    assert copy.stat().st_nlink == 1
+    after = load_split(old, "train")
+    assert after.ids == before.ids and torch.equal(after.text, before.text) and torch.equal(after.image, before.image)

@@ -10,7 +10,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sgmft_cache import CacheMeta, CacheWriter, Provenance, load_skipped, load_split, staging_dir, write_split
+import torch
+
+from sgmft_cache import (CacheMeta, CacheWriter, Provenance, load_dropped_images, load_rows, load_skipped, load_split,
+                         positions_of, staging_dir, write_split)
 from sgmft_cache.reader import list_splits
 
 D = 4
@@ -144,3 +147,63 @@ def test_an_id_with_a_nul_is_refused_never_stored_cut_short(before, after):
     with Folder() as path, pytest.raises(ValueError):
         write_split(path, "train", META, ids=[before + "\x00" + after], text=np.ones((1, D)), image=np.ones((1, D)),
                     label=[0])
+
+
+@st.composite
+def shaped_posts(draw):
+    """Posts of any shape (0-3 images, with or without a text, some pictures dropped), written in any number of
+    commits of any chunk size, and any increasing subset of their positions."""
+    n = draw(st.integers(0, 14))
+    counts = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+    has_text = [draw(st.booleans()) or c == 0 for c in counts]  # a post has a text or an image
+    dropped = draw(st.lists(st.sampled_from(["", "", "1: b.jpg: unreadable"]), min_size=n, max_size=n))
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
+    pick = sorted(draw(st.sets(st.integers(0, max(n - 1, 0)), max_size=n)) if n else [])
+    return counts, has_text, dropped, list(zip([0, *cuts], [*cuts, n])), pick, draw(st.integers(1, 5))
+
+
+@FAST
+@given(shaped_posts(), st.integers(0, 2**16))
+def test_load_rows_is_the_loaded_split_at_those_positions(case, seed):
+    counts, has_text, dropped, parts, pick, chunk_rows = case
+    n = len(counts)
+    rng = np.random.default_rng(seed)
+    ids = [f"post-{seed}-{i}" for i in range(n)]
+    text = np.where(np.asarray(has_text, bool)[:, None], rng.standard_normal((n, D)), 0).astype(np.float32)
+    images = rng.standard_normal((sum(counts), D)).astype(np.float32)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    with Folder() as path:
+        for a, b in parts:  # one commit per part: the split lies in several segments
+            if a == b:
+                continue
+            w = CacheWriter(path, "train", META, chunk_rows=chunk_rows)
+            w.add(ids[a:b], text[a:b], None, np.arange(a, b) % 3, [f"t{i}" for i in range(a, b)],
+                  has_text=has_text[a:b], images=images[offsets[a]:offsets[b]],
+                  image_offsets=offsets[a:b + 1] - offsets[a], dropped_images=dropped[a:b])
+            w.commit()
+        if not n:
+            return
+        whole = load_split(path, "train")
+        got, want = load_rows(path, "train", np.asarray(pick, np.int64)), whole.subset(pick)
+        assert got.ids == want.ids == [ids[i] for i in pick] and got.text_clean == want.text_clean
+        for name in ("text", "image", "label", "has_text", "has_image", "images", "image_offsets"):
+            assert torch.equal(getattr(got, name), getattr(want, name)), name
+        shuffled = [ids[i] for i in pick][::-1] + ["not-a-post"]
+        assert positions_of(path, "train", shuffled).tolist() == pick
+        assert load_dropped_images(path, "train") == {ids[i]: d for i, d in enumerate(dropped) if d}
+
+
+@FAST
+@given(st.integers(1, 12), st.integers(1, 5), st.data())
+def test_load_rows_of_a_version_1_split_keeps_its_images_as_its_image_rows(n, chunk_rows, data):
+    pick = sorted(data.draw(st.sets(st.integers(0, n - 1), max_size=n)))
+    text, image, label = features(n, n)
+    with Folder() as path:
+        write_split(path, "test", META, ids=[str(i) for i in range(n)], text=text, image=image, label=label,
+                    chunk_rows=chunk_rows)
+        got = load_rows(path, "test", np.asarray(pick, np.int64))
+        assert got.ids == [str(i) for i in pick] and got.images is got.image
+        np.testing.assert_array_equal(got.image.numpy(), image[pick])
+        np.testing.assert_array_equal(got.text.numpy(), text[pick])
+        assert got.image_offsets.tolist() == list(range(len(pick) + 1)) and bool(got.has_image.all())
+        assert got.label.tolist() == label[pick].tolist() and got.text_clean == [""] * len(pick)
