@@ -1,9 +1,12 @@
 """The cache's provenance and root attributes survive every trip: HDF5 attributes, a run's config.json, and back."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from sgmft_cache import CacheMeta, Provenance, legacy_placeholder, validate, write_split
+from sgmft_cache import CacheMeta, Provenance, Rows, legacy_placeholder, validate, write_split
+from sgmft_cache.lock import _describe, holder, lock_path
 
 FULL = Provenance(encoder_note="real weights", weights="sha256:abc", arch="ViT-H-14@RoBERTa", precision="fp16,fp32",
                   preprocessing={"max_len": 52, "jieba": True}, extract_config={"batch": 64}, split_source="given",
@@ -57,3 +60,34 @@ def test_json_attributes_that_are_not_objects_read_as_empty():
     assert Provenance.from_record({"preprocessing": '{"b": 2}', "versions": {"c": "3"}}).versions == {"c": "3"}
     assert Provenance.from_record({"preprocessing": '{"b": 2}'}).preprocessing == {"b": 2}
     assert isinstance(FULL.record()["preprocessing"], dict)
+
+
+def test_a_record_from_before_the_flag_takes_the_placeholder_rule_from_its_model():
+    assert CacheMeta.from_record({"model": "tiny", "embed_dim": 4}).placeholder
+    assert not CacheMeta.from_record({"model": "ViT-H-14", "encoder_note": "real"}).placeholder
+    assert CacheMeta.from_record({"model": "ViT-H-14", "encoder_note": "RANDOM WEIGHTS: test"}).placeholder
+
+
+def test_an_empty_block_of_rows_has_no_rows_in_every_field_and_the_features_dtype():
+    for dtype in (np.float16, np.float32):
+        rows = Rows.empty(6, dtype)
+        assert len(rows) == 0 and rows.text.shape == rows.image.shape == rows.images.shape == (0, 6)
+        assert rows.text.dtype == rows.image.dtype == dtype and rows.label.dtype == np.int64
+        for name in ("ids", "text_clean", "skipped_id", "skipped_reason", "dropped_images"):
+            assert getattr(rows, name).shape == (0,) and getattr(rows, name).dtype == object, name
+        assert rows.has_text.shape == rows.has_image.shape == (0,) and rows.image_offsets.tolist() == [0]
+
+
+def test_the_lock_holder_is_described_in_one_line(tmp_path):
+    info = dict(pid=41, host="gpu-3", since="2026-12-02 10:00:00 UTC", command="sgmft extract --cache 特征.h5")
+    assert _describe(info) == "pid 41 on gpu-3 since 2026-12-02 10:00:00 UTC: sgmft extract --cache 特征.h5"
+    assert _describe({"pid": 7, "host": "h", "since": "s"}) == "pid 7 on h since s: "
+    assert _describe({}) == "holder unknown"
+    cache = tmp_path / "c.h5"
+    lock_path(cache).write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
+    assert holder(cache) == info
+    for text in ("[1, 2]", '"a string"', "not json", "3"):
+        lock_path(cache).write_text(text, encoding="utf-8")
+        assert holder(cache) == {}, text
+    lock_path(cache).unlink()
+    assert holder(cache) == {}
