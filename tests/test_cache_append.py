@@ -253,3 +253,17 @@ def test_a_filesystem_without_hard_links_gets_a_copy(tmp_path, monkeypatch):
     assert copy.stat().st_nlink == 1
     after = load_split(old, "train")
     assert after.ids == before.ids and torch.equal(after.text, before.text) and torch.equal(after.image, before.image)
+
+
+def test_a_temporary_of_a_live_process_is_kept_and_of_a_dead_one_removed(tmp_path):
+    from sgmft_cache.merge import _alive, remove_dead_temporaries
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert _alive(os.getpid()) and not _alive(dead.pid)
+    dest = tmp_path / "c.h5"
+    mine, theirs = tmp_path / f".c.h5.tmp-{os.getpid()}", tmp_path / f".c.h5.tmp-{dead.pid}"
+    for p in (mine, theirs):
+        p.write_bytes(b"half")
+    remove_dead_temporaries(dest)
+    assert mine.exists() and not theirs.exists()

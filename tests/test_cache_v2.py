@@ -186,3 +186,108 @@ def test_reader_names_the_post_with_a_nan_image(tmp_path):
     write_split(path, "train", META, **rows)
     with pytest.raises(CacheError, match="/train/images holds NaN or Inf in 1 row.*'p2'"):
         load_split(path, "train")
+
+
+def test_offsets_problems_name_the_post_and_the_count():
+    from sgmft_cache.postshape import offsets_problem
+
+    assert offsets_problem(np.array([0, 1, 1, 0, 2]), 4, 2) == "decreases at post 2"  # a zero step is fine
+    assert offsets_problem(np.array([0, 2, 3, 5]), 3, 4) == "ends at 5, but there are 4 images"
+    assert offsets_problem(np.array([1, 2]), 1, 2) == "starts at 1, expected 0"
+    assert offsets_problem(np.array([0, 1, 1, 3]), 3, 3) is None
+
+
+def test_the_first_nonzero_masked_row_is_found_in_any_block():
+    from sgmft_cache.postshape import BLOCK_ROWS, first_nonzero_masked
+
+    n = 2 * BLOCK_ROWS + 10
+    features, mask = np.zeros((n, 2), np.float32), np.ones(n, bool)
+    mask[[3, BLOCK_ROWS + 5, 2 * BLOCK_ROWS + 1]] = False  # masked, and zeros: fine
+    assert first_nonzero_masked(features, mask) is None
+    features[2 * BLOCK_ROWS + 1] = 1.0  # a masked row that is not zeros, in the third block only
+    assert first_nonzero_masked(features, mask) == 2 * BLOCK_ROWS + 1
+    features[0], mask[0] = 5.0, False
+    assert first_nonzero_masked(features, mask) == 0
+
+
+@pytest.mark.parametrize("where", ["first", "second block"])
+def test_nan_features_are_refused_naming_the_first_post(tmp_path, where):
+    path = tmp_path / "bad.h5"
+    n = 8200
+    text = np.zeros((n, D), np.float32)
+    row = 0 if where == "first" else 8193
+    text[row, 1], text[n - 1, 0] = np.nan, np.inf
+    write_split(path, "train", META, ids=[f"p{i}" for i in range(n)], text=text, image=np.ones((n, D)), label=[0] * n)
+    with pytest.raises(CacheError) as e:
+        load_split(path, "train")
+    assert str(e.value) == (f"{path}: /train/text holds NaN or Inf in 2 row(s), first id 'p{row}'; "
+                            "re-extract those posts")
+
+
+def test_a_nan_image_of_a_set_names_the_post_that_holds_it(tmp_path):
+    path = tmp_path / "bad.h5"
+    rows, sets = _posts([2, 1, 3, 0, 2])
+    rows["images"][3] = np.nan  # the first image of post 2 (offsets 0, 2, 3, 6, 6, 8)
+    write_split(path, "train", META, **rows)
+    with pytest.raises(CacheError, match=r"/train/image holds NaN or Inf in 1 row\(s\), first id 'p2'"):
+        load_split(path, "train")
+    rows["images"][3] = 0.5
+    rows["images"][4] = np.nan  # its second image: only in the image sets
+    write_split(tmp_path / "b2.h5", "train", META, **rows)
+    with pytest.raises(CacheError, match=r"/train/images holds NaN or Inf in 1 row\(s\), first id 'p2'"):
+        load_split(tmp_path / "b2.h5", "train")
+
+
+def test_a_loaded_split_is_float32_unless_asked_to_keep_its_stored_dtype(tmp_path):
+    from sgmft_cache import load_cache
+
+    path = tmp_path / "half.h5"
+    rows, _ = _posts([1, 2, 0, 1])
+    write_split(path, "train", META, **rows, dtype="float16")
+    data = load_split(path, "train")
+    assert data.text.dtype == data.image.dtype == data.images.dtype == torch.float32
+    assert data.has_image.tolist() == [True, True, False, True]
+    kept = load_cache(path, required=["train"], keep_dtype=True)[1]["train"]
+    assert kept.text.dtype == kept.images.dtype == torch.float16
+    v1 = tmp_path / "v1.h5"
+    write_split(v1, "train", META, ids=["a", "b"], text=np.ones((2, D)), image=np.ones((2, D)), label=[0, 1])
+    one = load_split(v1, "train")
+    assert one.images.data_ptr() == one.image.data_ptr()  # a version-1 split's image sets are its image rows
+
+
+def test_merge_refusals_name_the_files_and_what_differs(tmp_path):
+    from dataclasses import replace
+
+    a, b, c = tmp_path / "a.h5", tmp_path / "b.h5", tmp_path / "c.h5"
+    for path, meta, prefix in ((a, META, "a"), (b, META, "b"), (c, replace(META, fingerprint="fp-2"), "c")):
+        write_split(path, "train", meta, ids=[f"{prefix}{i}" for i in range(3)], text=np.ones((3, D)),
+                    image=np.ones((3, D)), label=[0, 1, 2])
+    differs = r"fingerprint fp-1 \(model tiny\) differs from fp-2 \(model tiny\)$"
+    with pytest.raises(CacheError, match=rf"^{c}: cannot be merged with {a}: " + differs):
+        merge_caches([a, b, c], tmp_path / "m.h5")
+    with pytest.raises(CacheError, match=rf"^{tmp_path / 'm.h5'}: the merged rows were made differently from its "
+                                         "attributes: fingerprint fp-9 \\(model tiny\\) differs from fp-1 \\(model tiny\\)$"):
+        merge_caches([a, b], tmp_path / "m.h5", meta=replace(META, fingerprint="fp-9"))
+    with pytest.raises(CacheError, match=rf"^{tmp_path / 'm.h5'}: nothing to merge$"):
+        merge_caches([], tmp_path / "m.h5")
+    given = replace(META, model="tiny-renamed")
+    assert merge_caches([a, b], tmp_path / "m.h5", meta=given).model == "tiny-renamed"
+    assert validate(tmp_path / "m.h5").model == "tiny-renamed"  # the given attributes, not the first source's
+
+
+def test_a_merge_keeps_version_1_splits_version_1_and_orders_skips_by_the_manifest(tmp_path):
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    for path, ids, skips in ((a, ["p1", "p3"], ["p4", "p0"]), (b, ["p2", "p5"], ["p6", "p3"])):
+        w = CacheWriter(path, "train", META)
+        w.add(ids, np.ones((2, D)), np.ones((2, D)), [0, 1])
+        w.skip(skips, [f"why {s}" for s in skips])
+        w.commit()
+    order = {"train": [f"p{i}" for i in range(7)]}
+    merge_caches([a, b], tmp_path / "m.h5", order=order)
+    from sgmft_cache import load_skipped
+
+    data = load_split(tmp_path / "m.h5", "train")
+    assert data.ids == ["p1", "p2", "p3", "p5"]
+    assert list(load_skipped(tmp_path / "m.h5", "train")) == ["p0", "p4", "p6"]  # p3 has features: not skipped
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert L.IMAGES not in f["train"] and L.IMAGE_OFFSETS not in f["train"]
