@@ -209,3 +209,85 @@ def test_a_post_lives_in_one_split_only(tmp_path):
         f.copy(f["train"], f, name="val")
     with pytest.raises(CacheError, match="in both /train and /val"):
         validate(path)
+
+
+def _v2(path, n=3):
+    rows = _rows(n)
+    counts = [1, 0, 2][:n]
+    rows.update(image=None, images=np.ones((sum(counts), 8)), image_offsets=np.concatenate([[0], np.cumsum(counts)]))
+    write_split(path, "train", META, **rows)
+
+
+@pytest.mark.parametrize("bad, shown", [(np.zeros((3, 8), np.float64), "float64 (3, 8)"),
+                                        (np.zeros((3, 9), np.float32), "float32 (3, 9)"),
+                                        (np.zeros(3, np.float32), "float32 (3,)")])
+def test_image_sets_of_the_wrong_width_or_dtype_are_refused(tmp_path, bad, shown):
+    path = tmp_path / "c.h5"
+    _v2(path)
+    with h5py.File(path, "a") as f:
+        del f["train/images"]
+        f["train/images"] = bad
+    with pytest.raises(CacheError) as e:
+        validate(path)
+    assert str(e.value).endswith(f"/train/images is {shown}, expected float [M, 8]")
+
+
+def test_a_split_with_only_some_version_2_datasets_names_the_missing_ones(tmp_path):
+    path = tmp_path / "c.h5"
+    _v2(path)
+    with h5py.File(path, "a") as f:
+        del f["train/has_text"], f["train/image_offsets"]
+    with pytest.raises(CacheError, match="has some version-2 datasets but not has_text, image_offsets$"):
+        validate(path)
+
+
+def test_write_split_keeps_the_posts_without_an_image(tmp_path):
+    path = tmp_path / "c.h5"
+    rows = _rows(3)
+    rows["image"][1] = 0
+    write_split(path, "train", META, **rows, has_image=[True, False, True])
+    data = load_split(path, "train")
+    assert data.has_image.tolist() == [True, False, True] and data.image_offsets.tolist() == [0, 1, 1, 2]
+
+
+def test_optional_splits_are_read_when_present_and_required_ones_are_checked(tmp_path):
+    path = tmp_path / "c.h5"
+    write_split(path, "train", META, **_rows(4))
+    write_split(path, "val", META, **_rows(2, prefix="v"))
+    meta, splits = load_cache(path, required=["train"], optional=["val", "test"])
+    assert sorted(splits) == ["train", "val"] and splits["val"].ids == ["v0", "v1"]
+    with pytest.raises(CacheError, match="test"):
+        load_cache(path, required=["test"])
+    from sgmft_cache import load_skipped
+
+    with pytest.raises(CacheError, match="test"):
+        load_skipped(path, "test")
+
+
+def test_skipped_posts_read_back_with_their_reasons(tmp_path):
+    from sgmft_cache import load_skipped
+
+    path = tmp_path / "c.h5"
+    w = CacheWriter(path, "train", META)
+    w.add(*[_rows(2)[k] for k in ("ids", "text", "image", "label")])
+    w.skip(["gone", "broken"], ["missing image file", "unreadable: truncated"])
+    w.commit()
+    assert load_skipped(path, "train") == {"gone": "missing image file", "broken": "unreadable: truncated"}
+
+
+def test_remove_cache_deletes_file_segments_and_staging_and_tolerates_a_missing_cache(tmp_path):
+    from sgmft_cache import remove_cache, segment_dir
+
+    path = tmp_path / "c.h5"
+    write_split(path, "train", META, **_rows(3))
+    staging_dir(path).mkdir(parents=True, exist_ok=True)
+    remove_cache(path)
+    assert not path.exists() and not segment_dir(path).exists() and not staging_dir(path).exists()
+    remove_cache(path)  # nothing there: nothing to do
+
+
+def test_an_unknown_name_of_the_package_is_an_attribute_error_naming_it():
+    import sgmft_cache
+
+    with pytest.raises(AttributeError, match=r"^module 'sgmft_cache' has no attribute 'nothing_here'$"):
+        sgmft_cache.nothing_here

@@ -267,3 +267,17 @@ def test_a_temporary_of_a_live_process_is_kept_and_of_a_dead_one_removed(tmp_pat
         p.write_bytes(b"half")
     remove_dead_temporaries(dest)
     assert mine.exists() and not theirs.exists()
+
+
+def test_an_in_file_version_1_split_takes_image_sets_and_keeps_its_image_rows(tmp_path):
+    made, old = tmp_path / "made.h5", tmp_path / "old.h5"
+    commit(made, range(0, 6))
+    in_file_copy(made, old)
+    add_v2(old, range(6, 12))  # post k: k % 3 images
+    data = load_split(old, "train")
+    assert data.ids == [f"p{k:04d}" for k in range(12)]
+    for k in range(12):
+        got = data.images[data.image_offsets[k]:data.image_offsets[k + 1], 0].tolist()
+        assert got == ([-float(k)] if k < 6 else [100.0 * k + j for j in range(k % 3)]), k
+    with h5py.File(old, "r") as f:
+        assert int(f.attrs["version"]) == 2 and f["train/images"].is_virtual
