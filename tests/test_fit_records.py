@@ -15,7 +15,7 @@ from pipeline.fit import FitConfig, fit, load_cached_splits, load_checkpoint, lo
 from pipeline.fit import head_trainer as head_trainer_module
 from pipeline.fit.checkpoint import save_checkpoint
 from pipeline.fit.data import prepare
-from pipeline.fit.stream import StreamedSplit
+from pipeline.fit.stream import StreamedSplit, streamed_epoch
 from pipeline.fit.sweeps import sweep
 from pipeline.head import HeadConfig
 from pipeline.rundir import EPOCH_FIELDS, RunDir
@@ -193,3 +193,68 @@ def test_every_variant_of_a_seed_trains_on_the_same_batch_order(cache, tmp_path,
     orders = [first_epoch_order(cache, tmp_path / v, monkeypatch, v) for v in ("sgmft", "clip-only", "sim-only")]
     train = prepare(load_cached_splits(str(cache)), 0.1, 7).train
     assert sorted(orders[0]) == sorted(positions(cache, train)) and orders[0] == orders[1] == orders[2]
+
+
+def test_the_head_scorer_reads_as_many_images_as_the_run_did(tmp_path):
+    """An image-set run with --max-images 1 is scored on the first image, as its own test split was."""
+    from pipeline.metrics import softmax
+    from pipeline.synthetic import make_image_set_cache
+
+    cache = tmp_path / "sets.h5"
+    make_image_set_cache(cache, sizes={"train": 60, "test": 20}, dim=16, images=3)
+    result = fit(FitConfig(cache=str(cache), out=str(tmp_path / "r"), variant="sgmft-images", epochs=1,
+                           max_images=1, **SMALL))
+    test = load_cached_splits(str(cache)).test
+    logits = load_scorer(result.run_dir, torch.device("cpu"))(test)
+    np.testing.assert_allclose(softmax(logits), RunDir(result.run_dir).read_outputs()["probs"], atol=1e-5)
+    head, info = load_checkpoint(result.run_dir)  # a checkpoint without fit_config (older runs): the default, 9
+    del info["fit_config"]
+    save_checkpoint(RunDir(result.run_dir).checkpoint, head, head.state_dict(), info)
+    nine = load_scorer(result.run_dir, torch.device("cpu"))(test)
+    assert np.abs(nine - logits).max() > 1e-4  # three images read now: other logits
+
+
+def test_older_checkpoints_and_probe_files_without_ids_are_checked_on_what_they_hold(cache, tmp_path):
+    run = fit(FitConfig(cache=str(cache), out=str(tmp_path / "h"), epochs=1, **SMALL)).run_dir
+    head, info = load_checkpoint(run)
+    save_checkpoint(RunDir(run).checkpoint, head, head.state_dict(), {k: v for k, v in info.items() if k != "run_id"})
+    load_scorer(run, torch.device("cpu"))  # no run_id (before runs had one): labels and fingerprint still agree
+    save_checkpoint(RunDir(run).checkpoint, head, head.state_dict(),
+                    {k: v for k, v in info.items() if k not in ("run_id", "cache_fingerprint", "labels")})
+    with pytest.raises(SgmftError, match=r"checkpoint.pt has labels \[\], config.json \["):
+        load_scorer(run, torch.device("cpu"))
+    save_checkpoint(RunDir(run).checkpoint, head, head.state_dict(),
+                    {k: v for k, v in info.items() if k not in ("run_id", "cache_fingerprint")})
+    with pytest.raises(SgmftError, match=r"checkpoint.pt is for cache fingerprint , config.json "):
+        load_scorer(run, torch.device("cpu"))
+
+    probe = fit(FitConfig(cache=str(cache), out=str(tmp_path / "p"), variant="logreg-probe", quiet=True)).run_dir
+    weights = probe / "probe.npz"
+    with np.load(weights) as z:
+        saved = {k: z[k] for k in z.files if k not in ("run_id", "cache_fingerprint")}
+    np.savez(weights, **saved)
+    load_scorer(probe, torch.device("cpu"))  # an older probe file: the run's own config gives the fingerprint
+    weights.unlink()
+    with pytest.raises(SgmftError, match=rf"^{probe}: a logreg-probe run without probe.npz; fit it again$"):
+        load_scorer(probe, torch.device("cpu"))
+
+
+def test_a_streamed_epoch_is_ordered_by_its_generator_and_keeps_groups_within_the_budget(tmp_path):
+    path = tmp_path / "s.h5"
+    make_synthetic_cache(path, sizes={"train": 70, "test": 10}, dim=8)
+    split = StreamedSplit.open(str(path), "train", budget=1, chunk_rows=8)  # below one chunk: a chunk per group
+    assert split.group_rows == 8
+
+    def order(global_seed: int) -> list[list[str]]:
+        torch.manual_seed(global_seed)  # the global stream must not matter
+        return [g.ids for g in split.groups(torch.Generator().manual_seed(3))]
+
+    first = order(0)
+    assert first == order(1) and [len(g) for g in first].count(8) == 8 and sum(map(len, first)) == 70
+    assert max(len(g) for g in first) <= split.group_rows
+    one = split.subset([5])
+    assert streamed_epoch(one, lambda d: (2.5, 1.0), torch.Generator()) == (2.5, 1.0)  # one row: its figures
+    calls = []
+    generator = torch.Generator().manual_seed(3)
+    streamed_epoch(split, lambda d: calls.append(d.ids) or (1.0, 1.0), generator)
+    assert calls == first  # the epoch reads its groups in its generator's order
