@@ -96,3 +96,21 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     torch.save({"nothing": 1}, tmp_path / "foreign.pt")
     with pytest.raises((SgmftError, KeyError)):
         load_checkpoint(tmp_path / "foreign.pt")
+
+
+def test_checkpoint_errors_name_what_went_wrong(tmp_path):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SgmftError, match=r"bad.pt: not a readable sgmft checkpoint \((?!NoneType)\w+: "):
+        load_checkpoint(tmp_path / "bad.pt")
+    torch.save({"nothing": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(SgmftError, match=r"foreign.pt: not a checkpoint sgmft wrote \(KeyError: 'head_config'\)$"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    from pipeline.fit.checkpoint import save_checkpoint
+    from pipeline.head import HeadConfig, SGMFTHead
+
+    head = SGMFTHead(HeadConfig(embed_dim=8, heads=2, ffn_hidden=8, classifier_hidden=(4,)))
+    state = {k: v for k, v in head.state_dict().items() if not k.startswith("classifier")}
+    save_checkpoint(tmp_path / "partial.pt", head, state, {})
+    with pytest.raises(SgmftError, match=rf"^{tmp_path / 'partial.pt'}: the checkpoint does not fit its own head "
+                                         r"config \(missing \['classifier"):
+        load_checkpoint(tmp_path / "partial.pt")

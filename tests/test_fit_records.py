@@ -108,6 +108,7 @@ def test_a_probe_runs_files_record_its_settings_and_choice(cache, tmp_path):
                                    input_norm="l2", chosen_by="validation accuracy")
     m = result.metrics
     assert m["chosen"] == f"C={m['probe_C']:g}" and m["best_epoch"] is None and m["epochs"] == 0
+    assert 0 < m["seconds"] < 600  # the grid search's own time
     assert config["device"] == m["device"] == "cpu"
     assert m == json.loads((result.run_dir / "metrics.json").read_text())  # what fit returns is what it wrote
     with np.load(result.run_dir / "probe.npz") as z:
@@ -159,7 +160,9 @@ def test_a_sweep_streams_under_its_memory_budget(cache, tmp_path):
     in-memory probe is refused with the budget named, while the sweep goes on."""
     base = FitConfig(cache=str(cache), out=str(tmp_path / "sw"), epochs=1, max_memory="1KiB", **SMALL)
     runs = sweep(base, ["logreg-probe", "clip-only"], [0])
-    assert runs[0].metrics is None and "--max-memory 1KiB" in runs[0].error
+    assert runs[0].metrics is None and runs[0].error == (
+        f"SgmftError: {cache}: the train split is larger than --max-memory 1KiB; the logreg-probe needs it in "
+        "memory: raise --max-memory or train a head variant")
     assert runs[1].metrics is not None and runs[1].error is None
     config = json.loads((runs[1].run_dir / "config.json").read_text())
     assert config["fit"]["max_memory"] == "1KiB"
