@@ -140,7 +140,8 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
     """Mutate `module`, run its tests against each mutant; its row of the table and its survivors."""
     if args.resume:
         work = resume_tree(Path(args.resume), module)
-        names = [name for name, code in collect(work).items() if code is None or STATUS.get(code) != "killed"]
+        names = [name for name, code in collect(work).items()
+                 if (code is not None or args.and_not_run) and STATUS.get(code) != "killed"]
     else:
         work = Path(tempfile.mkdtemp(prefix="mutation-", dir=args.keep))
         copy_tree(work)
@@ -150,6 +151,8 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "SGMFT_PROPERTY_EXAMPLES": str(args.examples)}  # hypothesis examples per property test, per mutant
     start = time.perf_counter()
+    if args.resume and not names:
+        raise SystemExit(f"--resume {work}: every mutant it ran was killed; nothing to run again")
     cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs), *names]
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)  # its own process group: a timeout ends mutmut's workers too
@@ -174,6 +177,7 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
         s["diff"] = diffs.get(s["mutant"], "")
     total = sum(counts.values())
     tried = total - counts["not run"]  # a run cut short by --timeout: the rate of the mutants it reached
+    finished = finished and not counts["not run"]
     row = dict(module=module, tests=list(tests), **counts, total=total, seconds=round(seconds, 1),
                kill_pct=round(100 * counts["killed"] / tried, 1) if tried else None, finished=finished,
                survivors=survivors)
@@ -208,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--keep", help="folder to keep each module's work tree in (for `mutmut show`)")
     p.add_argument("--resume", help="a kept work tree (--keep) of the one --module: copy the tests in and run again "
                    "only the mutants it did not kill (after adding tests to the selection's files)")
+    p.add_argument("--and-not-run", action="store_true",
+                   help="with --resume: also the mutants a run cut short by --timeout never reached")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     if args.resume and len(args.module or []) != 1:
