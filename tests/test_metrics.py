@@ -125,3 +125,34 @@ def test_per_class_table_marks_uncounted_classes_and_agrees_with_macro_f1():
     table = per_class_table(labels, one, 1)
     assert "| d | 0.00 | 0.00 | — | 0 |" in table
     assert "| b | 66.67 | 100.00 | 80.00 | 2 |" in table
+
+
+def test_post_kinds_partition_the_posts_and_several_images_cuts_across():
+    kinds = metrics.post_kinds([1, 1, 0, 0, 1], [1, 0, 1, 0, 1], [1, 0, 3, 0, 2])
+    assert list(kinds) == list(metrics.POST_KINDS) == ["text+image", "text only", "image only", "several images"]
+    assert kinds["text+image"].tolist() == [True, False, False, False, True]
+    assert kinds["text only"].tolist() == [False, True, False, False, False]
+    assert kinds["image only"].tolist() == [False, False, True, False, False]
+    assert kinds["several images"].tolist() == [False, False, True, False, True]
+    assert all(k.dtype == bool for k in kinds.values())
+
+
+def test_scores_by_kind_on_a_hand_computed_case():
+    """Six posts, three classes, predicted 0 1 1 2 0 0 for true 0 1 2 2 1 0. text only: post 3 (right);
+    image only: none -> None, not 0; several images: posts 2 and 5 (true 2 0, predicted 1 0): accuracy 1/2,
+    F1 of the counted classes 0, 1, 2 = 1, 0, 0 -> 1/3."""
+    y_true = np.array([0, 1, 2, 2, 1, 0])
+    scores = np.eye(3)[[0, 1, 1, 2, 0, 0]] * 5.0 + 0.1
+    kinds = metrics.post_kinds([1, 1, 1, 1, 0, 1], [1, 1, 1, 0, 0, 1], [1, 1, 2, 0, 0, 4])
+    assert not any(k[4] for k in kinds.values())  # post 4 has neither a text nor an image: in no kind
+    got = metrics.scores_by_kind(y_true, scores, kinds, 3)
+    assert list(got) == list(metrics.POST_KINDS)
+    assert got["text+image"]["posts"] == 4  # posts 0, 1, 2 and 5
+    want = {"text only": dict(posts=1, accuracy=1.0, macro_f1=1.0),
+            "image only": dict(posts=0, accuracy=None, macro_f1=None),
+            "several images": dict(posts=2, accuracy=0.5, macro_f1=pytest.approx(1 / 3))}
+    for kind, figures in want.items():
+        assert got[kind] == figures, kind
+    # text+image: true 0 1 2 0, predicted 0 1 1 0 -> accuracy 3/4; F1 class 0 = 1, class 1 = 2/3, class 2 = 0
+    assert got["text+image"]["accuracy"] == 0.75
+    assert got["text+image"]["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
