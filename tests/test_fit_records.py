@@ -261,3 +261,53 @@ def test_a_streamed_epoch_is_ordered_by_its_generator_and_keeps_groups_within_th
     generator = torch.Generator().manual_seed(3)
     streamed_epoch(split, lambda d: calls.append(d.ids) or (1.0, 1.0), generator)
     assert calls == first  # the epoch reads its groups in its generator's order
+
+
+def test_guidance_is_measured_on_the_val_posts_that_have_both_modalities(tmp_path):
+    from pipeline.synthetic import make_missing_image_cache
+
+    cache = tmp_path / "missing.h5"
+    make_missing_image_cache(cache, sizes={"train": 80, "val": 40, "test": 20}, dim=16, no_image=0.5)
+    result = fit(FitConfig(cache=str(cache), out=str(tmp_path / "r"), epochs=1, **SMALL))
+    val = load_cached_splits(str(cache)).val
+    both = int((val.has_text & val.has_image).sum())
+    assert 0 < both < len(val)
+    guidance = json.loads((result.run_dir / "guidance.json").read_text())
+    assert guidance["posts"] == both and guidance["split"] == "val"
+
+
+def test_a_head_the_cache_width_cannot_hold_is_refused_naming_the_flags(tmp_path):
+    from pipeline.fit.head_trainer import head_config
+
+    with pytest.raises(SgmftError, match=r"^--heads 3 does not divide the cache's embed_dim 16$"):
+        head_config(FitConfig(heads=3), 16, 4)
+    with pytest.raises(SgmftError, match=r"^head config ffn_hidden=70000: must be an integer in 1\.\.65536 "
+                                         r"\(--heads, --ffn-hidden and the cache's embed_dim set it\)$"):
+        head_config(FitConfig(ffn_hidden=70000), 16, 4)
+
+
+def streamed_fit_calls(cache, out, monkeypatch, variant: str, **kw) -> tuple[list[list[int]], list[dict]]:
+    """The train rows of every batch of a streamed fit's first epoch, and each train_epoch call's options."""
+    seen, options = [], []
+
+    def train_epoch(head, opt, data, batch_size, generator, on_step=lambda *a: None, **k):
+        options.append(k)
+        hook = head.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+        try:
+            return REAL_TRAIN_EPOCH(head, opt, data, batch_size, generator, on_step, **k)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(head_trainer_module, "train_epoch", train_epoch)
+    fit(FitConfig(cache=str(cache), out=str(out), variant=variant, epochs=1, seed=7, max_memory="1KiB",
+                  **{**SMALL, **kw}))
+    return positions(cache, [row for batch in seen for row in batch]), options
+
+
+def test_a_streamed_fit_keeps_the_runs_order_and_its_modality_dropout(tmp_path, monkeypatch):
+    cache = tmp_path / "big.h5"
+    make_synthetic_cache(cache, sizes={"train": 9000, "test": 30}, dim=4, seed=3)  # three chunks of 4,096 rows
+    a, options = streamed_fit_calls(cache, tmp_path / "a", monkeypatch, "sgmft", modality_dropout=0.5)
+    b, _ = streamed_fit_calls(cache, tmp_path / "b", monkeypatch, "clip-only", modality_dropout=0.5)
+    assert len(options) >= 2 and all(k["modality_dropout"] == 0.5 for k in options)  # every group of the epoch
+    assert a == b and len(a) == len(set(a)) > 8000  # one order, each row once, whatever the head draws
