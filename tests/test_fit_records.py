@@ -168,19 +168,22 @@ def test_a_sweep_streams_under_its_memory_budget(cache, tmp_path):
     assert config["fit"]["max_memory"] == "1KiB"
 
 
-def first_epoch_order(cache, out, monkeypatch, variant: str) -> list[int]:
-    seen = []
+def first_epoch(cache, out, monkeypatch, variant: str, **kw) -> tuple[list[int], list[dict]]:
+    """The train rows (positions in the cache's train split) of every batch of a seed-7 fit's first epoch, in
+    order, and the options of each train_epoch call (one per streamed group)."""
+    seen, options = [], []
 
-    def train_epoch(head, opt, data, batch_size, generator, on_step=lambda *a: None, **kw):
+    def train_epoch(head, opt, data, batch_size, generator, on_step=lambda *a: None, **k):
+        options.append(k)
         hook = head.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
         try:
-            return REAL_TRAIN_EPOCH(head, opt, data, batch_size, generator, on_step, **kw)
+            return REAL_TRAIN_EPOCH(head, opt, data, batch_size, generator, on_step, **k)
         finally:
             hook.remove()
 
     monkeypatch.setattr(head_trainer_module, "train_epoch", train_epoch)
-    fit(FitConfig(cache=str(cache), out=str(out), variant=variant, epochs=1, seed=7, **SMALL))
-    return positions(cache, [row for batch in seen for row in batch])
+    fit(FitConfig(cache=str(cache), out=str(out), variant=variant, epochs=1, seed=7, **{**SMALL, **kw}))
+    return positions(cache, [row for batch in seen for row in batch]), options
 
 
 def positions(cache, rows) -> list[int]:
@@ -193,7 +196,7 @@ def positions(cache, rows) -> list[int]:
 def test_every_variant_of_a_seed_trains_on_the_same_batch_order(cache, tmp_path, monkeypatch):
     """The order comes from the run's own generator, not from the global stream the head's initialisation
     draws from (which differs between variants): an ablation compares heads, not batch orders."""
-    orders = [first_epoch_order(cache, tmp_path / v, monkeypatch, v) for v in ("sgmft", "clip-only", "sim-only")]
+    orders = [first_epoch(cache, tmp_path / v, monkeypatch, v)[0] for v in ("sgmft", "clip-only", "sim-only")]
     train = prepare(load_cached_splits(str(cache)), 0.1, 7).train
     assert sorted(orders[0]) == sorted(positions(cache, train)) and orders[0] == orders[1] == orders[2]
 
@@ -286,28 +289,11 @@ def test_a_head_the_cache_width_cannot_hold_is_refused_naming_the_flags(tmp_path
         head_config(FitConfig(ffn_hidden=70000), 16, 4)
 
 
-def streamed_fit_calls(cache, out, monkeypatch, variant: str, **kw) -> tuple[list[list[int]], list[dict]]:
-    """The train rows of every batch of a streamed fit's first epoch, and each train_epoch call's options."""
-    seen, options = [], []
-
-    def train_epoch(head, opt, data, batch_size, generator, on_step=lambda *a: None, **k):
-        options.append(k)
-        hook = head.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
-        try:
-            return REAL_TRAIN_EPOCH(head, opt, data, batch_size, generator, on_step, **k)
-        finally:
-            hook.remove()
-
-    monkeypatch.setattr(head_trainer_module, "train_epoch", train_epoch)
-    fit(FitConfig(cache=str(cache), out=str(out), variant=variant, epochs=1, seed=7, max_memory="1KiB",
-                  **{**SMALL, **kw}))
-    return positions(cache, [row for batch in seen for row in batch]), options
-
-
 def test_a_streamed_fit_keeps_the_runs_order_and_its_modality_dropout(tmp_path, monkeypatch):
     cache = tmp_path / "big.h5"
     make_synthetic_cache(cache, sizes={"train": 9000, "test": 30}, dim=4, seed=3)  # three chunks of 4,096 rows
-    a, options = streamed_fit_calls(cache, tmp_path / "a", monkeypatch, "sgmft", modality_dropout=0.5)
-    b, _ = streamed_fit_calls(cache, tmp_path / "b", monkeypatch, "clip-only", modality_dropout=0.5)
+    streamed = dict(max_memory="1KiB", modality_dropout=0.5)
+    a, options = first_epoch(cache, tmp_path / "a", monkeypatch, "sgmft", **streamed)
+    b, _ = first_epoch(cache, tmp_path / "b", monkeypatch, "clip-only", **streamed)
     assert len(options) >= 2 and all(k["modality_dropout"] == 0.5 for k in options)  # every group of the epoch
     assert a == b and len(a) == len(set(a)) > 8000  # one order, each row once, whatever the head draws
