@@ -61,3 +61,23 @@ def test_modality_dropout_drops_one_of_two_never_both_never_a_lone_modality():
     assert abs(float((dropped & ~v).sum() / dropped.sum()) - 0.5) < 0.03  # text or image, evenly
     again = drop_modalities(has_text, has_image, 0.3, torch.Generator().manual_seed(0))
     assert torch.equal(again[0], t) and torch.equal(again[1], v)  # seeded
+
+
+def test_batches_of_a_split_keep_its_masks_and_cap_its_image_sets():
+    from sgmft_cache import SplitData
+
+    counts = [2, 0, 3, 1]
+    offsets = torch.tensor([0, 2, 2, 5, 6])
+    images = torch.arange(6, dtype=torch.float32)[:, None].expand(-1, D).contiguous()
+    has_text = torch.tensor([True, True, False, True])
+    split = SplitData(ids=list("abcd"), text=torch.ones(4, D), image=torch.zeros(4, D), label=torch.arange(4),
+                      text_clean=[""] * 4, has_text=has_text, has_image=torch.tensor(counts) > 0, images=images,
+                      image_offsets=offsets)
+    data = Batches.of(split, torch.device("cpu"), image_sets=True, max_images=2)
+    idx = torch.tensor([3, 1, 2])
+    t, v = data.masks(idx)
+    assert t.tolist() == [True, True, False] and v.tolist() == [True, False, True]
+    x = data.inputs(idx)
+    assert x["has_text"].tolist() == [True, True, False] and x["has_image"].tolist() == [True, False, True]
+    assert x["images"].shape == (3, 2, D) and x["images"][2, :, 0].tolist() == [2.0, 3.0]  # capped at 2
+    assert "images" not in Batches.of(split, torch.device("cpu")).inputs(idx)  # a first-image head: no sets
