@@ -81,3 +81,7 @@ def test_batches_of_a_split_keep_its_masks_and_cap_its_image_sets():
     assert x["has_text"].tolist() == [True, True, False] and x["has_image"].tolist() == [True, False, True]
     assert x["images"].shape == (3, 2, D) and x["images"][2, :, 0].tolist() == [2.0, 3.0]  # capped at 2
     assert "images" not in Batches.of(split, torch.device("cpu")).inputs(idx)  # a first-image head: no sets
+    v1 = SplitData(ids=list("ab"), text=torch.ones(2, D), image=torch.ones(2, D), label=torch.arange(2),
+                   text_clean=["", ""])
+    t, v = Batches.of(v1, torch.device("cpu")).masks(torch.tensor([1, 0]))
+    assert t.dtype == v.dtype == torch.bool and t.tolist() == v.tolist() == [True, True]  # every post has both
