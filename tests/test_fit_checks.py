@@ -28,7 +28,16 @@ def test_bad_settings_are_refused_with_the_flag_named(setting, message):
 
 
 def test_edge_settings_are_accepted():
-    FitConfig(epochs=1, lr=0.0, batch_size=1, heads=1, ffn_hidden=1, val_fraction=0.01, input_norm="none")
+    FitConfig(epochs=1, lr=0.0, batch_size=1, heads=1, ffn_hidden=1, val_fraction=0.01, input_norm="none",
+              max_images=1, modality_dropout=0.0, max_memory="1")
+
+
+def test_an_unknown_variant_is_refused_listing_every_name():
+    from pipeline import variants
+
+    with pytest.raises(SgmftError, match=r"^unknown variant 'sgmft-xl'; choose from ") as e:
+        FitConfig(variant="sgmft-xl")
+    assert str(e.value).endswith(", ".join(variants.names()))
 
 
 def test_measured_settings_leave_out_paths_device_and_seed():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgmft_cache import SgmftError, content_identity, load_cache
+from sgmft_cache import CacheMeta, SgmftError, content_identity, load_cache, write_split
 from pipeline.fit import FitConfig, fit, load_cached_splits, load_checkpoint, load_scorer
 from pipeline.fit import head_trainer as head_trainer_module
 from pipeline.fit.checkpoint import save_checkpoint
@@ -297,3 +297,39 @@ def test_a_streamed_fit_keeps_the_runs_order_and_its_modality_dropout(tmp_path, 
     b, _ = first_epoch(cache, tmp_path / "b", monkeypatch, "clip-only", **streamed)
     assert len(options) >= 2 and all(k["modality_dropout"] == 0.5 for k in options)  # every group of the epoch
     assert a == b and len(a) == len(set(a)) > 8000  # one order, each row once, whatever the head draws
+
+
+def test_runs_without_out_go_beside_the_cache_named_by_variant_and_seed(tmp_path):
+    local = tmp_path / "data" / "feats.h5"
+    local.parent.mkdir()
+    make_synthetic_cache(local, sizes={"train": 40, "test": 10}, dim=16)
+    result = fit(FitConfig(cache=str(local), variant="clip-only", epochs=1, seed=4, **SMALL))
+    assert result.run_dir.parent == local.parent / "runs" and result.run_dir.name.endswith("-clip-only-seed4")
+    m = json.loads((result.run_dir / "metrics.json").read_text())
+    assert m["placeholder_encoder"] is True  # synthetic features: the numbers say nothing about SG-MFT
+
+
+def test_test_classes_train_never_shows_are_named_in_the_warning(tmp_path):
+    from pipeline.fit.run import UnseenClassWarning
+
+    path = tmp_path / "c.h5"
+    meta = CacheMeta("synthetic", 4, ("a", "b", "c", "d"), "fp")
+    rng = np.random.default_rng(0)
+    for split, labels in (("train", [0, 1] * 15), ("test", [0, 1, 2, 3])):
+        write_split(path, split, meta, ids=[f"{split}{i}" for i in range(len(labels))],
+                    text=rng.standard_normal((len(labels), 4)), image=rng.standard_normal((len(labels), 4)),
+                    label=labels)
+    with pytest.warns(UnseenClassWarning) as caught:
+        fit(FitConfig(cache=str(path), out=str(tmp_path / "r"), epochs=1, heads=2, ffn_hidden=4, quiet=True))
+    assert str(caught[0].message) == (f"{path}: test posts of class(es) c, d have no training post, so no head can "
+                                      "predict them and every one counts as an error")
+
+
+def test_feature_bytes_count_the_image_sets_of_a_version_2_split(tmp_path):
+    from pipeline.fit.stream import feature_bytes
+    from pipeline.synthetic import make_image_set_cache
+
+    path = tmp_path / "sets.h5"
+    make_image_set_cache(path, sizes={"train": 10, "test": 5}, dim=8, images=3)
+    split = load_cached_splits(str(path)).train
+    assert feature_bytes(str(path), "train") == 4 * 8 * (10 + 10 + len(split.images))  # text, image, images

@@ -85,7 +85,8 @@ def test_memory_budget_units(text, expected):
 def test_memory_budgets():
     assert parse_memory("50%") == ram_bytes() // 2 or abs(parse_memory("50%") - ram_bytes() / 2) < 2
     assert parse_memory("25%") == int(0.25 * ram_bytes())
-    for bad in ("", "lots", "-1GiB", "0%", "nan%", "inf GiB", "-inf", "0", "1.5"):
+    assert parse_memory("1") == 1
+    for bad in ("", "lots", "-1GiB", "0%", "nan%", "inf GiB", "-inf", "0", "1.5", "xGiB", "%"):
         with pytest.raises(SgmftError, match="--max-memory"):
             parse_memory(bad)
 
