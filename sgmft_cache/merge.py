@@ -63,10 +63,6 @@ def _concat(blocks: Sequence[L.Rows], embed_dim: int, dtype) -> L.Rows:
                   dropped_images=cat("dropped_images"))
 
 
-def _temporary(dest: Path, pid: int) -> Path:
-    return dest.with_name(f".{dest.name}.tmp-{pid}")
-
-
 def remove_dead_temporaries(dest: Path) -> None:
     """Delete half-written copies of `dest` left by processes that died mid-commit (SIGKILL)."""
     for tmp in dest.parent.glob(f".{dest.name}.tmp-*"):

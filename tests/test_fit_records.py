@@ -18,7 +18,7 @@ from pipeline.fit.data import prepare
 from pipeline.fit.stream import StreamedSplit, streamed_epoch
 from pipeline.fit.sweeps import sweep
 from pipeline.head import HeadConfig
-from pipeline.rundir import EPOCH_FIELDS, RunDir
+from pipeline.rundir import RunDir
 from pipeline.synthetic import make_synthetic_cache
 
 SMALL = dict(ffn_hidden=16, heads=2, quiet=True, lr=1e-3)
