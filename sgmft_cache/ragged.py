@@ -40,6 +40,3 @@ def reordered(counts: np.ndarray, by: np.ndarray) -> np.ndarray:
     out = P.offsets_of(n)
     return np.repeat(offsets[:-1][by] - out[:-1], n) + np.arange(out[-1], dtype=np.int64)
 
-
-def any_v2(files: Sequence[h5py.File | None], split: str) -> bool:
-    return any(f is not None and split in f and L.is_v2(f[split]) for f in files)
