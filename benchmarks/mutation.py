@@ -73,7 +73,7 @@ def configure(work: Path, module: str, tests: tuple[str, ...]) -> None:
     text = pyproject.read_text()
     if "[tool.mutmut]" in text:
         raise SystemExit("pyproject.toml has its own [tool.mutmut]; remove it, benchmarks/mutation.py sets it per module")
-    pattern = f"{module}*" if module.endswith("/") else module
+    pattern = _only_mutate(module)
     missing = [t for t in tests if not t.startswith("-") and not (work / t).exists()]
     if missing:
         raise SystemExit(f"{module}: test file(s) {', '.join(missing)} missing; fix MODULES in benchmarks/mutation.py")
@@ -86,6 +86,11 @@ def configure(work: Path, module: str, tests: tuple[str, ...]) -> None:
     ]) + "\n")
 
 
+def _only_mutate(module: str) -> str:
+    """mutmut's only_mutate pattern of a module: a file, or every file under a folder ending in /."""
+    return f"{module}*" if module.endswith("/") else module
+
+
 def _setting(work: Path, key: str) -> str:
     """A value of the [tool.mutmut] that configure() appended to the work tree's pyproject.toml."""
     text = (work / "pyproject.toml").read_text().split("[tool.mutmut]")[-1]
@@ -95,8 +100,7 @@ def _setting(work: Path, key: str) -> str:
 def resume_tree(work: Path, module: str) -> Path:
     """A kept work tree of `module` with the working tree's tests copied in: only tests may have changed (new
     tests in the selection's files), so the verdicts of the mutants it killed still hold."""
-    pattern = f"{module}*" if module.endswith("/") else module
-    if not (work / "mutants").is_dir() or json.loads(_setting(work, "only_mutate")) != [pattern]:
+    if not (work / "mutants").is_dir() or json.loads(_setting(work, "only_mutate")) != [_only_mutate(module)]:
         raise SystemExit(f"--resume {work}: not a kept work tree of {module} (see --keep)")
     changed = [p for p in sorted((ROOT / module).rglob("*.py") if module.endswith("/") else [ROOT / module])
                if (work / p.relative_to(ROOT)).read_bytes() != p.read_bytes()]

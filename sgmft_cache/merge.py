@@ -17,7 +17,7 @@ import numpy as np
 from sgmft_cache import layout as L, lock, postshape as P, ragged as R
 from sgmft_cache import segments as S
 from sgmft_cache.errors import CacheError
-from sgmft_cache.store import SplitOut, incoming, sorted_skips, write_cache
+from sgmft_cache.store import SplitOut, incoming, sorted_skips, temporary, write_cache
 from sgmft_cache.validation import check_disjoint
 
 
@@ -65,7 +65,7 @@ def _concat(blocks: Sequence[L.Rows], embed_dim: int, dtype) -> L.Rows:
 
 def remove_dead_temporaries(dest: Path) -> None:
     """Delete half-written copies of `dest` left by processes that died mid-commit (SIGKILL)."""
-    for tmp in dest.parent.glob(f".{dest.name}.tmp-*"):
+    for tmp in dest.parent.glob(temporary(dest, "*").name):
         pid = tmp.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)

@@ -39,4 +39,3 @@ def reordered(counts: np.ndarray, by: np.ndarray) -> np.ndarray:
     n = counts[by]
     out = P.offsets_of(n)
     return np.repeat(offsets[:-1][by] - out[:-1], n) + np.arange(out[-1], dtype=np.int64)
-

@@ -117,10 +117,15 @@ def linked(dest: Path, link: list) -> str:
     return link[0]
 
 
+def temporary(dest: Path, pid: int | str) -> Path:
+    """The file process `pid` builds `dest` in before swapping it in (pid "*": a glob of every process's)."""
+    return dest.with_name(f".{dest.name}.tmp-{pid}")
+
+
 def write_cache(dest: Path, meta: L.CacheMeta, outs: dict[str, SplitOut]) -> None:
     """Write the cache file (per-row datasets copied block by block, features as virtual datasets) and swap it in."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    tmp = temporary(dest, os.getpid())
     try:
         # built in memory (per-row data and the virtual datasets' maps; the features lie in segments), so a full
         # disk fails the one plain write that names the file, never HDF5 halfway through it

@@ -7,10 +7,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import torch
 
 from sgmft_cache import (CacheMeta, CacheWriter, Provenance, load_dropped_images, load_rows, load_skipped, load_split,
                          positions_of, staging_dir, write_split)
