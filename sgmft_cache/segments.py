@@ -209,11 +209,16 @@ def virtual_feature(group: h5py.Group, name: str, placement: Placement, split: s
     for key, start, rows in placement.runs():
         total, dtype = placement.files[key]
         file, _, dataset = key.partition("#")
-        source = h5py.VirtualSource(f"{segment_dir(cache).name}/{file}", f"/{split}/{dataset or name}",
-                                    shape=(total, dim), dtype=np.dtype(dtype))
+        source = h5py.VirtualSource(_literal(f"{segment_dir(cache).name}/{file}"),
+                                    _literal(f"/{split}/{dataset or name}"), shape=(total, dim), dtype=np.dtype(dtype))
         layout[at:at + rows] = source[start:start + rows]
         at += rows
     group.create_virtual_dataset(name, layout, fillvalue=np.nan)
+
+
+def _literal(name: str) -> str:
+    """A virtual source's file or dataset name as HDF5 reads it: "%" starts a printf-like pattern, "%%" is "%"."""
+    return name.replace("%", "%%")
 
 
 def fsync(path: Path) -> None:

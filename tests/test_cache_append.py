@@ -59,6 +59,19 @@ def test_a_commit_writes_only_its_new_rows_and_keeps_manifest_order(tmp_path):
         assert f["train/text"].is_virtual and f.attrs["format"] == "sgmft-cache"
 
 
+def test_a_cache_name_with_percent_signs_reads_back(tmp_path):
+    """HDF5 reads "%" in a virtual source's name as a pattern ("%b" a block number): names are escaped."""
+    cache, order = tmp_path / "50% of posts %b.h5", [f"p{k:04d}" for k in range(12)]
+    commit(cache, range(0, 6), order)
+    commit(cache, range(6, 12), order)
+    merge_caches([cache], tmp_path / "merged 100%.h5", order={"train": order})
+    for path in (cache, tmp_path / "merged 100%.h5"):
+        validate(path, require_splits=["train"])
+        data = load_split(path, "train")
+        assert data.ids == order
+        np.testing.assert_array_equal(data.text[:, 0].numpy(), np.arange(12))
+
+
 def test_fp16_cache_stays_fp16_and_a_float32_commit_widens_the_split(tmp_path):
     cache = tmp_path / "c.h5"
     commit(cache, range(4), dtype="float16")

@@ -169,7 +169,7 @@ def test_a_sweep_streams_under_its_memory_budget(cache, tmp_path):
 
 
 def first_epoch(cache, out, monkeypatch, variant: str, **kw) -> tuple[list[int], list[dict]]:
-    """The train rows (positions in the cache's train split) of every batch of a seed-7 fit's first epoch, in
+    """The train rows (positions in the cache's train split) of every batch of a fit's first epoch (seed 7), in
     order, and the options of each train_epoch call (one per streamed group)."""
     seen, options = [], []
 
@@ -182,7 +182,7 @@ def first_epoch(cache, out, monkeypatch, variant: str, **kw) -> tuple[list[int],
             hook.remove()
 
     monkeypatch.setattr(head_trainer_module, "train_epoch", train_epoch)
-    fit(FitConfig(cache=str(cache), out=str(out), variant=variant, epochs=1, seed=7, **{**SMALL, **kw}))
+    fit(FitConfig(cache=str(cache), out=str(out), variant=variant, epochs=1, **{"seed": 7, **SMALL, **kw}))
     return positions(cache, [row for batch in seen for row in batch]), options
 
 
@@ -290,13 +290,47 @@ def test_a_head_the_cache_width_cannot_hold_is_refused_naming_the_flags(tmp_path
 
 
 def test_a_streamed_fit_keeps_the_runs_order_and_its_modality_dropout(tmp_path, monkeypatch):
+    """With 47 chunks, two variants agree on the order of an epoch only if it comes from the run's generator."""
     cache = tmp_path / "big.h5"
-    make_synthetic_cache(cache, sizes={"train": 9000, "test": 30}, dim=4, seed=3)  # three chunks of 4,096 rows
-    streamed = dict(max_memory="1KiB", modality_dropout=0.5)
+    make_synthetic_cache(cache, sizes={"train": 3000, "test": 30}, dim=4, seed=3)
+    opened = StreamedSplit.open.__func__
+    monkeypatch.setattr(StreamedSplit, "open", classmethod(lambda cls, *a, **k: opened(cls, *a, chunk_rows=64)))
+    streamed = dict(max_memory="1KiB", modality_dropout=0.5)  # below a chunk's 2 KiB: a group per chunk
     a, options = first_epoch(cache, tmp_path / "a", monkeypatch, "sgmft", **streamed)
     b, _ = first_epoch(cache, tmp_path / "b", monkeypatch, "clip-only", **streamed)
     assert len(options) >= 2 and all(k["modality_dropout"] == 0.5 for k in options)  # every group of the epoch
-    assert a == b and len(a) == len(set(a)) > 8000  # one order, each row once, whatever the head draws
+    assert len(options) > 40 and a == b and len(a) == len(set(a)) > 2600  # one order, each row once
+    assert sorted(a) != a != first_epoch(cache, tmp_path / "c", monkeypatch, "sgmft", seed=8, **streamed)[0]
+
+
+def test_a_streamed_train_split_is_checked_like_one_in_memory(tmp_path):
+    """Streaming (--max-memory below the train split) keeps fit's one-line refusals: a cache without /train,
+    a /train of one class named by its label."""
+    meta = CacheMeta("synthetic", 4, ("a", "b"), "fp")
+    rng = np.random.default_rng(0)
+
+    def cache(name: str, splits: dict[str, list[int]]) -> str:
+        path = tmp_path / name
+        for split, labels in splits.items():
+            write_split(path, split, meta, ids=[f"{split}{i}" for i in range(len(labels))],
+                        text=rng.standard_normal((len(labels), 4)), image=rng.standard_normal((len(labels), 4)),
+                        label=labels)
+        return str(path)
+
+    for memory in ("40%", "1KiB"):
+        no_train = cache(f"no-train-{memory}.h5", {"test": [0, 1]})
+        with pytest.raises(SgmftError, match=r"split 'train' is missing \(splits present: test\)"):
+            fit(FitConfig(cache=no_train, out=str(tmp_path / "r"), max_memory=memory, **SMALL))
+        one_class = cache(f"one-class-{memory}.h5", {"train": [1] * 60, "test": [0, 1]})
+        with pytest.raises(SgmftError, match=r"/train has labelled rows of 1 class\(es\) \['b'\]; fit needs"):
+            fit(FitConfig(cache=one_class, out=str(tmp_path / "r"), max_memory=memory, **SMALL))
+
+
+def test_fit_refuses_splits_loaded_from_another_cache(cache, tmp_path):
+    other = tmp_path / "other.h5"
+    make_synthetic_cache(other, sizes={"train": 40, "test": 10}, dim=16)
+    with pytest.raises(ValueError, match=f"splits loaded from {other} given for a run on {cache}"):
+        fit(FitConfig(cache=str(cache), out=str(tmp_path / "r"), epochs=1, **SMALL), load_cached_splits(str(other)))
 
 
 def test_runs_without_out_go_beside_the_cache_named_by_variant_and_seed(tmp_path):

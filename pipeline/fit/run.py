@@ -24,13 +24,14 @@ class FitResult:
 
 
 def fit(cfg: FitConfig, splits: CachedSplits | None = None) -> FitResult:
-    """Train one variant with one seed; `splits` lets a sweep load the cache once."""
-    path = splits.path if splits is not None else cfg.cache
+    """Train one variant with one seed; `splits` (loaded from cfg.cache) lets a sweep load the cache once."""
+    if splits is not None and str(splits.path) != str(cfg.cache):
+        raise ValueError(f"fit: splits loaded from {splits.path} given for a run on {cfg.cache}")
     # loaded here, the whole train split is let go once carved into train and val (a sweep keeps its own copy)
     data = prepare(splits or load_cached_splits(cfg.cache, cfg.max_memory), cfg.val_fraction, cfg.seed)
     warn_unseen(data, cfg.cache)
     trainer = trainer_class(cfg.variant)(cfg, data)  # every check, before the run directory exists
-    content = content_identity(path)  # which posts and labels: the report never averages two caches
+    content = content_identity(cfg.cache)  # which posts and labels: the report never averages two caches
     run = RunDir.create(cfg.out, cfg.cache, cfg.variant, cfg.seed, cfg.overwrite)
     run.write_config(RunConfig.of(cfg.to_dict(), data.meta, val_source=data.val_source, device=trainer.device,
                                   trainer=trainer.settings, torch=torch.__version__, cache_content=content))
