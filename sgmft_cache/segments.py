@@ -84,8 +84,9 @@ class Placement:
         return Placement(self.files, self.file[index], self.row[index])
 
     def reading(self, dataset: str) -> "Placement":
-        """The same rows of another dataset of the same files (a version-1 split's `image` as its `images`)."""
-        return Placement({k if "#" in k else f"{k}#{dataset}": v for k, v in self.files.items()}, self.file, self.row)
+        """The same rows of another dataset of the same files (a version-1 split's `image` as its `images`); the
+        placement is of a split's `text` and `image`, whose files are named without a "#"."""
+        return Placement({f"{k}#{dataset}": v for k, v in self.files.items()}, self.file, self.row)
 
     def runs(self) -> list[tuple[str, int, int]]:
         """(file, first row, rows) of each maximal stretch of rows lying one after another in one file."""

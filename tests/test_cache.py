@@ -291,3 +291,27 @@ def test_an_unknown_name_of_the_package_is_an_attribute_error_naming_it():
 
     with pytest.raises(AttributeError, match=r"^module 'sgmft_cache' has no attribute 'nothing_here'$"):
         sgmft_cache.nothing_here
+
+
+def test_a_cache_with_only_the_contracts_five_datasets_reads_as_posts_of_the_papers_shape(tmp_path):
+    """SPEC §3: an outside tool may write id, text, image, label and the root attributes only; everything
+    else reads with its version-1 meaning (no cleaned text, every mask true, one image per post, no skips)."""
+    from sgmft_cache import load_dropped_images, load_rows, load_skipped
+
+    path = tmp_path / "outside.h5"
+    rng = np.random.default_rng(0)
+    text, image = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float16)
+    with h5py.File(path, "w") as f:
+        f.attrs.update(format="sgmft-cache", version=1, model="other-tool", embed_dim=4, labels='["a", "b"]',
+                       fingerprint="theirs")
+        g = f.create_group("train")
+        g["id"] = np.array(["x", "y", "z"], dtype=h5py.string_dtype())
+        g["text"], g["image"], g["label"] = text, image, np.array([1, -1, 0], np.int64)
+    validate(path, require_splits=["train"])
+    for data in (load_split(path, "train"), load_rows(path, "train", [0, 1, 2])):
+        assert data.ids == ["x", "y", "z"] and data.text_clean == ["", "", ""] and data.label.tolist() == [1, -1, 0]
+        assert data.has_text.tolist() == data.has_image.tolist() == [True] * 3
+        assert data.image_offsets.tolist() == [0, 1, 2, 3]
+        np.testing.assert_array_equal(data.text.float().numpy(), text)
+        np.testing.assert_array_equal(data.images.float().numpy(), image.astype(np.float32))
+    assert load_skipped(path, "train") == {} and load_dropped_images(path, "train") == {}

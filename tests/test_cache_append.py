@@ -248,6 +248,19 @@ def test_a_cache_stored_in_its_file_takes_new_commits_by_a_hard_link_not_a_copy(
     assert torch.equal(load_split(old, "train").images, before.images)
 
 
+def test_an_in_file_cache_takes_a_commit_after_one_killed_in_its_folder(tmp_path):
+    made, old = tmp_path / "made.h5", tmp_path / "old.h5"
+    commit(made, range(0, 8))
+    in_file_copy(made, old)
+    before = load_split(old, "train")
+    segment_dir(old).mkdir()  # made by a commit killed before it swapped the new file in
+    (segment_dir(old) / "train-0123456789ab.h5.tmp").write_bytes(b"half a segment")
+    commit(old, range(20, 24))
+    assert not (segment_dir(old) / "train-0123456789ab.h5.tmp").exists()  # what it left is cleared away
+    assert load_split(old, "train").ids == before.ids + rows(range(20, 24))["ids"]
+    assert torch.equal(load_split(old, "train").text[:8], before.text)
+
+
 def test_a_filesystem_without_hard_links_gets_a_copy(tmp_path, monkeypatch):
     made, old = tmp_path / "made.h5", tmp_path / "old.h5"
     commit(made, range(0, 6))
@@ -280,6 +293,27 @@ def test_a_temporary_of_a_live_process_is_kept_and_of_a_dead_one_removed(tmp_pat
         p.write_bytes(b"half")
     remove_dead_temporaries(dest)
     assert mine.exists() and not theirs.exists()
+
+
+def test_asking_whether_a_process_lives_neither_signals_it_nor_calls_another_users_dead(monkeypatch):
+    from sgmft_cache import merge
+
+    child = subprocess.Popen([sys.executable, "-c", "import signal, sys, time; signal.signal(signal.SIGHUP, "
+                              "signal.SIG_DFL); print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        assert merge._alive(child.pid)
+        time.sleep(0.2)
+        assert child.poll() is None  # signal 0 only: a SIGHUP would have ended it
+    finally:
+        child.kill()
+        child.wait()
+
+    def not_ours(pid, sig):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(merge.os, "kill", not_ours)
+    assert merge._alive(1)  # a process we may not signal is alive: its temporary is kept
 
 
 def test_an_in_file_version_1_split_takes_image_sets_and_keeps_its_image_rows(tmp_path):

@@ -208,6 +208,9 @@ def test_the_first_nonzero_masked_row_is_found_in_any_block():
     assert first_nonzero_masked(features, mask) == 2 * BLOCK_ROWS + 1
     features[0], mask[0] = 5.0, False
     assert first_nonzero_masked(features, mask) == 0
+    mask[:BLOCK_ROWS + 1] = True  # a first block with no masked row at all is passed over, not the end
+    features[BLOCK_ROWS + 5] = 2.0
+    assert first_nonzero_masked(features, mask) == BLOCK_ROWS + 5
 
 
 @pytest.mark.parametrize("where", ["first", "second block"])
@@ -265,6 +268,8 @@ def test_merge_refusals_name_the_files_and_what_differs(tmp_path):
     differs = r"fingerprint fp-1 \(model tiny\) differs from fp-2 \(model tiny\)$"
     with pytest.raises(CacheError, match=rf"^{c}: cannot be merged with {a}: " + differs):
         merge_caches([a, b, c], tmp_path / "m.h5")
+    with pytest.raises(CacheError, match=rf"^{a}: cannot be merged with {c}: fingerprint fp-2"):
+        merge_caches([c, a, b], tmp_path / "m.h5")  # every source against the first, not against the second
     with pytest.raises(CacheError, match=rf"^{tmp_path / 'm.h5'}: the merged rows were made differently from its "
                                          "attributes: fingerprint fp-9 \\(model tiny\\) differs from fp-1 \\(model tiny\\)$"):
         merge_caches([a, b], tmp_path / "m.h5", meta=replace(META, fingerprint="fp-9"))
@@ -273,6 +278,10 @@ def test_merge_refusals_name_the_files_and_what_differs(tmp_path):
     given = replace(META, model="tiny-renamed")
     assert merge_caches([a, b], tmp_path / "m.h5", meta=given).model == "tiny-renamed"
     assert validate(tmp_path / "m.h5").model == "tiny-renamed"  # the given attributes, not the first source's
+    renamed = tmp_path / "r.h5"
+    write_split(renamed, "train", given, ids=["r0"], text=np.ones((1, D)), image=np.ones((1, D)), label=[0])
+    assert merge_caches([a, renamed], tmp_path / "m2.h5").model == "tiny"  # by default the first source's
+    assert validate(tmp_path / "m2.h5").model == "tiny"
 
 
 def test_a_merge_keeps_version_1_splits_version_1_and_orders_skips_by_the_manifest(tmp_path):
@@ -291,3 +300,37 @@ def test_a_merge_keeps_version_1_splits_version_1_and_orders_skips_by_the_manife
     assert list(load_skipped(tmp_path / "m.h5", "train")) == ["p0", "p4", "p6"]  # p3 has features: not skipped
     with h5py.File(tmp_path / "m.h5", "r") as f:
         assert L.IMAGES not in f["train"] and L.IMAGE_OFFSETS not in f["train"]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_load_rows_gives_every_field_of_the_rows_asked_for(tmp_path, version):
+    """Field by field what a load gives at those positions: masks (True for a version-1 split, which stores
+    none), int64 labels, the first row's image set, bool masks; a NaN named with the cache and the split."""
+    from sgmft_cache import load_dropped_images, load_rows
+
+    path = tmp_path / "c.h5"
+    rows, _ = _posts([2, 0, 3, 1], no_text=(3,))
+    if version == 1:
+        rows = dict(ids=rows["ids"], text=rows["text"], image=np.arange(4 * D).reshape(4, D), label=[2, 0, -1, 1])
+    write_split(path, "train", META, **rows)
+    whole = load_split(path, "train")
+    assert whole.has_text.tolist() == ([True] * 4 if version == 1 else [True, True, True, False])
+    for index in ([0, 1, 2, 3], [0, 2], [1, 3], [0]):
+        got = load_rows(path, "train", index)
+        assert got.ids == [whole.ids[i] for i in index]
+        assert got.label.dtype == torch.int64 and got.label.tolist() == whole.label[index].tolist()
+        for mask in ("has_text", "has_image"):
+            assert getattr(got, mask).dtype == torch.bool
+            assert getattr(got, mask).tolist() == getattr(whole, mask)[index].tolist()
+        torch.testing.assert_close(got.text.float(), whole.text[index])
+        torch.testing.assert_close(got.image.float(), whole.image[index])
+        for a, b in zip(_sets(got), [_sets(whole)[i] for i in index], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-3)
+    bad = tmp_path / "bad.h5"
+    rows["text"] = np.array(rows["text"], dtype=np.float32)
+    rows["text"][2, 0] = np.nan
+    write_split(bad, "train", META, **rows)
+    with pytest.raises(CacheError, match=rf"^{bad}: /train/text holds NaN or Inf in 1 row\(s\), first id 'p2'"):
+        load_rows(bad, "train", [1, 2])
+    with pytest.raises(CacheError, match=r"split 'val' is missing \(splits present: train\)"):
+        load_dropped_images(path, "val")
