@@ -91,3 +91,14 @@ def test_the_lock_holder_is_described_in_one_line(tmp_path):
         assert holder(cache) == {}, text
     lock_path(cache).unlink()
     assert holder(cache) == {}
+
+
+def test_a_provenance_record_is_a_copy_that_leaves_the_provenance_as_it_was():
+    """A run's config.json is built from record(); what is done to that dict must not reach the cache's meta."""
+    made = Provenance(preprocessing={"max_text_len": 52}, extract_config={"batch_size": 32}, versions={"torch": "2"})
+    record = made.record()
+    for key in ("preprocessing", "extract_config", "versions"):
+        assert isinstance(record[key], dict)
+        record[key]["changed"] = True
+    assert made.preprocessing == {"max_text_len": 52} and made.extract_config == {"batch_size": 32}
+    assert made.versions == {"torch": "2"}
