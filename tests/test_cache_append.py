@@ -2,6 +2,7 @@
 the manifest order, shards merge by a streamed copy, and SIGKILL at any moment loses no finished chunk."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -70,6 +71,17 @@ def test_a_cache_name_with_percent_signs_reads_back(tmp_path):
         data = load_split(path, "train")
         assert data.ids == order
         np.testing.assert_array_equal(data.text[:, 0].numpy(), np.arange(12))
+
+
+def test_ids_the_order_does_not_name_follow_it_in_the_order_they_were_added(tmp_path):
+    cache = tmp_path / "c.h5"
+    named = [f"p{k:04d}" for k in (7, 3, 5)]
+    added = [*range(400, 100, -1), 5, 3, 7]  # 300 ids the order does not name, then the three it does
+    commit(cache, added[:150], named)
+    commit(cache, added[150:], named)
+    assert load_split(cache, "train").ids == named + [f"p{k:04d}" for k in range(400, 100, -1)]
+    with h5py.File(cache, "r") as f:  # each commit's rows were written in their final order: few runs to map
+        assert len(json.loads(f["train"].attrs["segments"])["runs"]) == 3  # p0007 p0003 p0005 | 400..251 | 250..101
 
 
 def test_fp16_cache_stays_fp16_and_a_float32_commit_widens_the_split(tmp_path):

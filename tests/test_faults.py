@@ -183,3 +183,41 @@ def test_a_features_segment_that_meets_a_full_disk_fails_as_one_oserror_naming_i
     assert Path(filename).parent == tmp_path / "feats.h5.d" and filename.endswith(".h5.tmp")
     assert strerror == os.strerror(errno.EFBIG)
     assert not Path(filename).exists() and not cache.exists()  # no partial segment, no half cache
+
+
+@pytest.mark.parametrize("fails", ["write", "open", "bare"])
+def test_a_whole_file_write_that_fails_is_one_oserror_naming_the_file_and_leaves_nothing(tmp_path, monkeypatch, fails):
+    """A failure without a file name (a full disk met in write(), fsync() or open()) is raised again with the
+    file's name, its errno and its reason; the partial file is removed, and a file never made is no second error."""
+    from sgmft_cache import diskfile
+
+    target = tmp_path / "out.bin"
+
+    class FullDisk:
+        def __init__(self, path, mode):
+            if fails == "open":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.file = open(path, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data[:3])
+            raise OSError("the disk went away") if fails == "bare" else OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(diskfile, "open", FullDisk, raising=False)
+    with pytest.raises(OSError) as caught:
+        diskfile.write_whole(target, b"0123456789")
+    e = caught.value
+    expected = (None, "the disk went away") if fails == "bare" else (errno.ENOSPC, "No space left on device")
+    assert (e.errno, e.strerror, e.filename) == (*expected, str(target))
+    assert not target.exists()
+    monkeypatch.undo()
+    missing = tmp_path / "no-such-folder" / "x.bin"
+    with pytest.raises(FileNotFoundError) as named:  # an error that names its file already is raised as it is
+        diskfile.write_whole(missing, b"x")
+    assert named.value.filename == str(missing)
