@@ -125,6 +125,12 @@ def test_split_data_defaults_and_subset_rebuild_image_sets():
     plain = SplitData(["a", "b"], torch.ones(2, D), torch.arange(2 * D, dtype=torch.float32).view(2, D),
                       torch.zeros(2, dtype=torch.long), ["x", "y"])
     assert plain.has_text.all() and plain.has_image.all() and plain.image_offsets.tolist() == [0, 1, 2]
+    assert plain.has_text.dtype == plain.has_image.dtype == torch.bool and plain.image_offsets.dtype == torch.long
+    torch.testing.assert_close(plain.images, plain.image)  # one image per post: the image rows
+    masked = SplitData(["a", "b", "c"], torch.ones(3, D), torch.arange(3 * D, dtype=torch.float32).view(3, D),
+                       torch.zeros(3, dtype=torch.long), list("xyz"), has_image=torch.tensor([True, False, True]))
+    torch.testing.assert_close(masked.images, masked.image[[0, 2]])  # a post without an image has no image row
+    assert masked.image_offsets.tolist() == [0, 1, 1, 2] and masked.image_counts.tolist() == [1, 0, 1]
     images = torch.arange(6 * D, dtype=torch.float32).view(6, D)
     data = SplitData(["a", "b", "c", "d"], torch.ones(4, D), torch.zeros(4, D), torch.arange(4), list("wxyz"),
                      has_text=torch.tensor([True, True, False, True]), images=images,
