@@ -340,3 +340,37 @@ def test_an_in_file_version_1_split_takes_image_sets_and_keeps_its_image_rows(tm
         assert got == ([-float(k)] if k < 6 else [100.0 * k + j for j in range(k % 3)]), k
     with h5py.File(old, "r") as f:
         assert int(f.attrs["version"]) == 2 and f["train/images"].is_virtual
+
+
+@pytest.mark.parametrize("shaped", ["v1", "v2"])
+def test_a_split_mapped_in_more_runs_than_max_runs_is_copied_into_one_segment(tmp_path, monkeypatch, shaped):
+    """A commit interleaving its rows with the old ones maps each stretch as a run; past MAX_RUNS (the runs of
+    the features plus, in version 2, those of the image sets) the split is copied into one segment instead."""
+    from sgmft_cache import segments
+
+    write = commit if shaped == "v1" else add_v2
+    order = [f"p{k:04d}" for k in range(20)]
+
+    def interleaved(max_runs: int) -> tuple[int, list]:
+        cache = tmp_path / f"{shaped}-{max_runs}.h5"
+        monkeypatch.setattr(segments, "MAX_RUNS", 10**6)
+        write(cache, range(0, 20, 2), order)
+        monkeypatch.setattr(segments, "MAX_RUNS", max_runs)
+        write(cache, range(1, 20, 2), order)
+        data = load_split(cache, "train")
+        assert data.ids == order
+        np.testing.assert_array_equal(data.text[:, 0].numpy()[data.has_text.numpy()],
+                                      np.arange(20)[data.has_text.numpy()])
+        with h5py.File(cache, "r") as f:
+            runs = len(json.loads(f["train"].attrs["segments"])["runs"])
+            if shaped == "v2":
+                runs += len(json.loads(f["train"].attrs["image_segments"])["runs"])
+        return runs, sorted(p.name for p in segment_dir(cache).iterdir()), data
+
+    mapped, files, kept = interleaved(10**6)
+    assert len(files) == 2 and (mapped == 20 if shaped == "v1" else mapped > 20)  # 20 stretches of features
+    assert interleaved(mapped)[0] == mapped  # exactly MAX_RUNS: still mapped
+    copied, files, data = interleaved(mapped - 1)
+    assert len(files) == 1 and copied == (1 if shaped == "v1" else 2)  # one segment, one run of each
+    for name in ("text", "image", "images", "image_offsets", "has_text", "has_image"):
+        assert torch.equal(getattr(data, name), getattr(kept, name)), name
