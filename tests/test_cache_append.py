@@ -374,3 +374,33 @@ def test_a_split_mapped_in_more_runs_than_max_runs_is_copied_into_one_segment(tm
     assert len(files) == 1 and copied == (1 if shaped == "v1" else 2)  # one segment, one run of each
     for name in ("text", "image", "images", "image_offsets", "has_text", "has_image"):
         assert torch.equal(getattr(data, name), getattr(kept, name)), name
+
+
+def test_a_merge_takes_each_split_from_every_source_that_has_it_in_the_widest_dtype(tmp_path):
+    """The first shard has no /val: the second's val still comes through; float32 and float16 shards merge
+    as float32 (nothing rounded), whichever comes first."""
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    commit(a, range(0, 4), dtype="float32")
+    commit(b, range(4, 6), dtype="float16")
+    w = CacheWriter(b, "val", META, dtype="float16")
+    r = rows(range(10, 12))
+    w.add(r["ids"], r["text"], r["image"], r["label"])
+    w.commit()
+    merge_caches([a, b], tmp_path / "m.h5")
+    assert load_split(tmp_path / "m.h5", "val").ids == r["ids"]
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert f["train/text"].dtype == np.float32 and f["val/text"].dtype == np.float16
+    assert load_split(tmp_path / "m.h5", "train").ids == rows(range(6))["ids"]
+
+
+def test_a_commit_lists_its_skipped_posts_in_the_order_given(tmp_path):
+    from sgmft_cache import load_skipped
+
+    cache = tmp_path / "c.h5"
+    w = CacheWriter(cache, "train", META)
+    w.skip(["p0009", "p0002", "p0005"], ["no image", "empty text", "unreadable"])
+    r = rows([1, 3])
+    w.add(r["ids"], r["text"], r["image"], r["label"])
+    w.commit(order=[f"p{k:04d}" for k in range(10)])
+    assert list(load_skipped(cache, "train").items()) == [("p0002", "empty text"), ("p0005", "unreadable"),
+                                                          ("p0009", "no image")]

@@ -71,3 +71,31 @@ def test_report_keeps_two_caches_with_one_fingerprint_apart(tmp_path, one_thread
     summary = report([tmp_path / "runs"], tmp_path / "report", tsne=False)
     assert len(summary.sections) == 2
     assert all(len(s.runs) == 1 for s in summary.sections)
+
+
+def test_the_identity_is_the_documented_hash_so_caches_of_every_version_agree(tmp_path, monkeypatch):
+    """Spelled out here, independently: sha256 of the class names as UTF-8 JSON, then per split (sorted) its
+    row count and the sum mod 2**256 of sha256("<split>\\0<id>\\0<label>") read big-endian; 32 hex digits.
+    A stored identity is compared with ones computed on read for older caches: it must never drift."""
+    import hashlib
+    import json
+
+    labels = ("家", "工作", "school")
+    meta = CacheMeta(model="m", embed_dim=2, labels=labels, fingerprint="fp")
+    splits = {"train": (["帖子1", "b", "c"], [0, 2, -1]), "test": (["d"], [1]), "val": ([], [])}
+    path = tmp_path / "c.h5"
+    for split, (ids, labs) in splits.items():
+        write_split(path, split, meta, ids=ids, text=np.ones((len(ids), 2)), image=np.ones((len(ids), 2)), label=labs)
+
+    digest = hashlib.sha256(json.dumps(list(labels), ensure_ascii=False).encode("utf-8"))
+    for split in sorted(splits):
+        ids, labs = splits[split]
+        total = sum(int.from_bytes(hashlib.sha256(f"{split}\0{i}\0{lab}".encode()).digest(), "big")
+                    for i, lab in zip(ids, labs)) % (1 << 256)
+        digest.update(f"\n{split} {len(ids)} {total:064x}".encode())
+    expected = digest.hexdigest()[:32]
+    assert content_identity(path) == expected
+    monkeypatch.setattr(identity, "BLOCK_ROWS", 2)  # read in blocks, without the stored attribute: the same
+    with h5py.File(path, "a") as f:
+        del f.attrs[identity.ATTR]
+    assert content_identity(path) == expected
