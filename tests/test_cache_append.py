@@ -404,3 +404,22 @@ def test_a_commit_lists_its_skipped_posts_in_the_order_given(tmp_path):
     w.commit(order=[f"p{k:04d}" for k in range(10)])
     assert list(load_skipped(cache, "train").items()) == [("p0002", "empty text"), ("p0005", "unreadable"),
                                                           ("p0009", "no image")]
+
+
+def test_an_id_in_two_chunks_or_two_shards_is_kept_once_from_the_first(tmp_path):
+    cache = tmp_path / "c.h5"
+    w = CacheWriter(cache, "train", META, chunk_rows=2)
+    first, again = rows([1, 2]), rows([1, 3])
+    again["text"][0] = 99.0  # p0001 a second time, other features: a later chunk of the same commit
+    w.add(first["ids"], first["text"], first["image"], first["label"])
+    w.add(again["ids"], again["text"], again["image"], again["label"])
+    w.commit()
+    data = load_split(cache, "train")
+    assert data.ids == ["p0001", "p0002", "p0003"] and data.text[:, 0].tolist() == [1.0, 2.0, 3.0]
+    other = tmp_path / "other.h5"
+    w = CacheWriter(other, "train", META)
+    w.add(again["ids"], again["text"], again["image"], again["label"])
+    w.commit()
+    merge_caches([cache, other], tmp_path / "m.h5")
+    data = load_split(tmp_path / "m.h5", "train")
+    assert data.ids == ["p0001", "p0002", "p0003"] and data.text[:, 0].tolist() == [1.0, 2.0, 3.0]
