@@ -130,7 +130,7 @@ def remove_orphans(cache: str | Path) -> None:
 
 
 def write_segment(cache: Path, split: str, sources: Sequence[Path], src: np.ndarray, row: np.ndarray,
-                  dim: int, dtype: np.dtype, v2: bool = False) -> tuple[Placement, Placement | None]:
+                  dim: int, dtype: np.dtype, v2: bool) -> tuple[Placement, Placement | None]:
     """The features of rows (source file src[k], row row[k]) of /<split>, in that order, as a new segment file;
     with `v2` also every image of those posts. Returns where the rows and (v2) the image rows now lie."""
     folder = segment_dir(cache)

@@ -25,9 +25,9 @@ MASKS = ((L.HAS_TEXT, np.bool_, True), (L.HAS_IMAGE, np.bool_, True))  # version
 
 @dataclass
 class Incoming:
-    """Rows of /<split> of `sources` that go into a cache, in output order: row[k] of sources[src[k]]."""
+    """Rows of /<split> of the sources given to `incoming` that go into a cache, in output order: row[k] of
+    sources[src[k]]."""
 
-    sources: list[Path]
     src: np.ndarray  # [n] int
     row: np.ndarray  # [n] int
     ids: list[str]
@@ -64,7 +64,7 @@ def incoming(sources: Sequence[Path], split: str, have: set[str], order: Sequenc
         src, row, ids = src[by], row[by], [ids[k] for k in by]
     dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float32)
     n = np.array([counts[s][r] for s, r in zip(src, row)], dtype=np.int64)
-    return Incoming(list(sources), src, row, ids, skips, dtype, v2, n)
+    return Incoming(src, row, ids, skips, dtype, v2, n)
 
 
 @dataclass

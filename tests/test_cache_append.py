@@ -398,12 +398,27 @@ def test_a_commit_lists_its_skipped_posts_in_the_order_given(tmp_path):
 
     cache = tmp_path / "c.h5"
     w = CacheWriter(cache, "train", META)
-    w.skip(["p0009", "p0002", "p0005"], ["no image", "empty text", "unreadable"])
+    w.skip(["p0002", "q", "p0009", "p0005"], ["empty text", "not in the manifest", "no image", "unreadable"])
     r = rows([1, 3])
     w.add(r["ids"], r["text"], r["image"], r["label"])
-    w.commit(order=[f"p{k:04d}" for k in range(10)])
-    assert list(load_skipped(cache, "train").items()) == [("p0002", "empty text"), ("p0005", "unreadable"),
-                                                          ("p0009", "no image")]
+    w.commit(order=[f"p{k:04d}" for k in range(9, -1, -1)])  # p0009 first: not the ids' sorted order
+    assert list(load_skipped(cache, "train").items()) == [("p0009", "no image"), ("p0005", "unreadable"),
+                                                          ("p0002", "empty text"), ("q", "not in the manifest")]
+    assert load_split(cache, "train").ids == ["p0003", "p0001"]
+
+
+def test_a_first_commit_makes_the_cache_folder_and_builds_the_file_beside_it_named_by_its_pid(tmp_path, monkeypatch):
+    """The temporary a commit builds carries the writer's pid, which is how a later writer tells a dead one's
+    leftover from a live one's (remove_dead_temporaries)."""
+    from sgmft_cache import store
+
+    cache = tmp_path / "not" / "yet" / "there.h5"
+    swapped = []
+    real_replace = store.os.replace
+    monkeypatch.setattr(store.os, "replace", lambda a, b: swapped.append((Path(a), Path(b))) or real_replace(a, b))
+    commit(cache, range(3))
+    assert load_split(cache, "train").ids == rows(range(3))["ids"]
+    assert (cache.parent / f".there.h5.tmp-{os.getpid()}", cache) in swapped
 
 
 def test_an_id_in_two_chunks_or_two_shards_is_kept_once_from_the_first(tmp_path):

@@ -221,3 +221,36 @@ def test_a_whole_file_write_that_fails_is_one_oserror_naming_the_file_and_leaves
     with pytest.raises(FileNotFoundError) as named:  # an error that names its file already is raised as it is
         diskfile.write_whole(missing, b"x")
     assert named.value.filename == str(missing)
+
+
+def test_a_segment_write_that_fails_in_hdf5_is_one_oserror_naming_the_segment_and_leaves_the_cache(tmp_path,
+                                                                                                     monkeypatch):
+    """In-process (the RLIMIT_FSIZE test above runs in a child): h5py's RuntimeError with the errno in its
+    message becomes an OSError with that errno naming the partial segment, which is removed; the cache as it was."""
+    from sgmft_cache import CacheMeta, CacheWriter, segments
+
+    meta = CacheMeta(model="m", embed_dim=4, labels=("a", "b"), fingerprint="f")
+    cache = tmp_path / "feats.h5"
+
+    def commit(ids):
+        w = CacheWriter(cache, "train", meta)
+        w.add(ids, np.ones((len(ids), 4)), np.ones((len(ids), 4)), [0] * len(ids))
+        w.commit()
+
+    commit(["p0", "p1"])
+    real_gather = segments.gather
+
+    def gather(*args, **kw):
+        real_gather(*args, **kw)
+        raise RuntimeError("Can't write data (file write failed: time = Tue, filename = 'x', errno = 28, "
+                           "error message = 'No space left on device')")
+
+    monkeypatch.setattr(segments, "gather", gather)
+    with pytest.raises(OSError) as caught:
+        commit(["p2"])
+    e = caught.value
+    assert (e.errno, e.strerror) == (errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert Path(e.filename).parent == tmp_path / "feats.h5.d" and e.filename.endswith(".h5.tmp")
+    assert not Path(e.filename).exists()
+    monkeypatch.undo()
+    assert load_split(cache, "train").ids == ["p0", "p1"]
