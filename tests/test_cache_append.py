@@ -89,6 +89,13 @@ def test_fp16_cache_stays_fp16_and_a_float32_commit_widens_the_split(tmp_path):
     commit(cache, range(4), dtype="float16")
     with h5py.File(cache, "r") as f:
         assert f["train/text"].dtype == np.float16
+    (segment,) = segment_dir(cache).iterdir()
+    with h5py.File(segment, "r") as f:  # stored as fp16 on disk too, not widened behind the mapping
+        assert f["train/text"].dtype == f["train/image"].dtype == np.float16
+    add_v2(tmp_path / "sets.h5", range(6), dtype="float16")
+    (segment,) = segment_dir(tmp_path / "sets.h5").iterdir()
+    with h5py.File(segment, "r") as f:
+        assert f["train/images"].dtype == np.float16
     commit(cache, range(4, 8), dtype="float32")
     data = load_split(cache, "train")
     np.testing.assert_array_equal(data.text[:, 0].float().numpy(), np.arange(8))
@@ -175,7 +182,7 @@ def test_sigkill_at_any_moment_loses_no_finished_chunk_and_leaves_a_readable_cac
     assert not staging_dir(cache).exists()
 
 
-def add_v2(path, ks, order=None):
+def add_v2(path, ks, order=None, dtype="float32"):
     """Post k has k % 3 images (none: no image), image j of post k holding 100 k + j; every third post no text."""
     ks = np.asarray(list(ks))
     counts = ks % 3
@@ -185,7 +192,7 @@ def add_v2(path, ks, order=None):
     has_text = ks % 4 != 0
     has_text[counts == 0] = True
     r = rows(ks)
-    w = CacheWriter(path, "train", META, chunk_rows=3)
+    w = CacheWriter(path, "train", META, chunk_rows=3, dtype=dtype)
     w.add(r["ids"], np.where(has_text[:, None], r["text"], 0), None, r["label"], has_text=has_text,
           has_image=counts > 0, images=images, image_offsets=offsets)
     return w.commit(order=order)
