@@ -445,3 +445,28 @@ def test_an_id_in_two_chunks_or_two_shards_is_kept_once_from_the_first(tmp_path)
     merge_caches([cache, other], tmp_path / "m.h5")
     data = load_split(tmp_path / "m.h5", "train")
     assert data.ids == ["p0001", "p0002", "p0003"] and data.text[:, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_reading_positions_runs_of_rows_and_a_segment_gone_since_validation(tmp_path):
+    """load_rows reads long stretches of rows as runs (a few breaks among many rows) and scattered rows as
+    one selection: both give the loaded split's rows. A segment file removed after the cache was validated
+    (during a streamed fit) reads as NaN, which is refused, never as zeros."""
+    from sgmft_cache import load_rows
+
+    cache = tmp_path / "c.h5"
+    add_v2(cache, range(0, 600), dtype="float16")
+    whole = load_split(cache, "train")  # float32
+    for index in (np.r_[0:100, 300:500, 550:600], np.r_[5:6, 200:330], np.arange(0, 600, 7)):
+        got = load_rows(cache, "train", index)  # the stored float16
+        assert got.ids == [whole.ids[i] for i in index]
+        assert got.text.dtype == got.image.dtype == got.images.dtype == torch.float16
+        for name in ("text", "image", "has_text", "has_image", "label"):
+            assert torch.equal(getattr(got, name).to(getattr(whole, name).dtype), getattr(whole, name)[index]), name
+        assert torch.equal(got.images.float(), whole.subset(index).images)
+    before = set(segment_files(cache))
+    commit(cache, range(600, 610))
+    (new,) = set(segment_files(cache)) - before
+    validate(cache, require_splits=["train"])
+    (segment_dir(cache) / new).unlink()
+    with pytest.raises(CacheError, match=r"/train/text holds NaN or Inf in 10 row\(s\), first id 'p0600'"):
+        load_rows(cache, "train", np.arange(590, 610))
