@@ -21,8 +21,8 @@ from sgmft_cache.store import SplitOut, incoming, sorted_skips, temporary, write
 from sgmft_cache.validation import check_disjoint
 
 
-def merge_rows(blocks: Sequence[L.Rows], order: Sequence[str] | None = None) -> L.Rows:
-    """One block holding each id once (first occurrence wins), rows sorted by `order` when given.
+def merge_rows(blocks: Sequence[L.Rows]) -> L.Rows:
+    """One block holding each id once (first occurrence wins), in the order the rows came (a commit sorts).
 
     Skip entries keep the latest reason per id and are dropped for ids that now have features,
     so a row skipped once and encoded on a later run is no longer listed as skipped.
@@ -39,11 +39,6 @@ def merge_rows(blocks: Sequence[L.Rows], order: Sequence[str] | None = None) -> 
         skips.update(zip(b.skipped_id.tolist(), b.skipped_reason.tolist()))
     have = set(rows.ids[keep].tolist())
     skipped = [(i, r) for i, r in skips.items() if i not in have]
-    if order is not None:
-        rank = {id_: k for k, id_ in enumerate(order)}
-        end = len(rank)
-        keep = keep[np.argsort([rank.get(i, end) for i in rows.ids[keep]], kind="stable")]
-        skipped.sort(key=lambda item: rank.get(item[0], end))
     merged = rows.take(keep)
     merged.skipped_id = np.array([i for i, _ in skipped], dtype=object)
     merged.skipped_reason = np.array([r for _, r in skipped], dtype=object)
