@@ -102,3 +102,18 @@ def test_a_provenance_record_is_a_copy_that_leaves_the_provenance_as_it_was():
         record[key]["changed"] = True
     assert made.preprocessing == {"max_text_len": 52} and made.extract_config == {"batch_size": 32}
     assert made.versions == {"torch": "2"}
+
+
+def test_root_attributes_keep_class_names_readable_and_refuse_extras_that_shadow_the_contract(tmp_path):
+    import h5py
+    import pytest
+
+    meta = CacheMeta(model="m", embed_dim=2, labels=("家", "工作"), fingerprint="fp", extra={"note": "kept"})
+    path = tmp_path / "c.h5"
+    write_split(path, "train", meta, ids=["a"], text=np.ones((1, 2)), image=np.ones((1, 2)), label=[1])
+    with h5py.File(path, "r") as f:  # what h5dump and other tools show: the names, not \\u escapes
+        assert f.attrs["labels"] == '["家", "工作"]' and f.attrs["note"] == "kept" and int(f.attrs["version"]) == 1
+    shadowing = CacheMeta(model="m", embed_dim=2, labels=("a", "b"), fingerprint="fp", extra={"model": "other"})
+    with pytest.raises(ValueError, match=r"^extra attribute 'model' would shadow a required one$"):
+        write_split(tmp_path / "d.h5", "train", shadowing, ids=["a"], text=np.ones((1, 2)), image=np.ones((1, 2)),
+                    label=[1])
