@@ -50,7 +50,7 @@ def _concat(blocks: Sequence[L.Rows], embed_dim: int, dtype) -> L.Rows:
         return L.Rows.empty(embed_dim, dtype)
     cat = lambda name: np.concatenate([getattr(b, name) for b in blocks])  # noqa: E731
     feats = lambda name: np.concatenate([getattr(b, name).astype(dtype, copy=False) for b in blocks])  # noqa: E731
-    images, offsets = P.concat([(b.images, b.image_offsets) for b in blocks], embed_dim, dtype)
+    images, offsets = P.concat([(b.images, b.image_offsets) for b in blocks], dtype)
     no_str = np.empty(0, dtype=object)
     return L.Rows(ids=cat("ids"), text=feats("text"), image=feats("image"), label=cat("label"),
                   text_clean=cat("text_clean"), skipped_id=no_str, skipped_reason=no_str,

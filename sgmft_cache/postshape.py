@@ -29,10 +29,8 @@ def take(images: np.ndarray, offsets: np.ndarray, index) -> tuple[np.ndarray, np
     return images[source], new
 
 
-def concat(parts: Sequence[tuple[np.ndarray, np.ndarray]], embed_dim: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Image sets of consecutive blocks of posts as one: (images, offsets)."""
-    if not parts:
-        return np.empty((0, embed_dim), dtype=dtype), np.zeros(1, dtype=np.int64)
+def concat(parts: Sequence[tuple[np.ndarray, np.ndarray]], dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Image sets of consecutive blocks of posts (one or more) as one: (images, offsets)."""
     images = np.concatenate([im.astype(dtype, copy=False) for im, _ in parts])
     return images, offsets_of(np.concatenate([counts(off) for _, off in parts]))
 

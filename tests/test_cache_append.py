@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from sgmft_cache import (CacheError, CacheMeta, CacheWriter, load_split, merge_caches, segment_dir, split_ids,
-                         staging_dir, validate)
+from sgmft_cache import (CacheError, CacheMeta, CacheWriter, CommitSummary, load_split, merge_caches, segment_dir,
+                         split_ids, staging_dir, validate)
 
 D = 4
 META = CacheMeta(model="m", embed_dim=D, labels=("a", "b"), fingerprint="f")
@@ -470,3 +470,24 @@ def test_reading_positions_runs_of_rows_and_a_segment_gone_since_validation(tmp_
     (segment_dir(cache) / new).unlink()
     with pytest.raises(CacheError, match=r"/train/text holds NaN or Inf in 10 row\(s\), first id 'p0600'"):
         load_rows(cache, "train", np.arange(590, 610))
+
+
+def test_a_writer_stages_a_chunk_every_chunk_rows_and_its_commit_says_what_it_holds(tmp_path):
+    """Chunks are the unit a killed extract resumes from: one every `chunk_rows` rows, numbered in turn.
+    Two splits staged at once: the first commit leaves the other's chunks for its own commit."""
+    cache = tmp_path / "c.h5"
+    train, test = CacheWriter(cache, "train", META, chunk_rows=4), CacheWriter(cache, "test", META, chunk_rows=4)
+    staged = lambda w: sorted(p.name for p in w.chunks.iterdir())  # noqa: E731
+    for k in range(11):
+        r = rows([k])
+        train.add(r["ids"], r["text"], r["image"], r["label"])
+    assert staged(train) == ["chunk-000001.h5", "chunk-000002.h5"]  # rows 0-3 and 4-7; 8-10 still buffered
+    r = rows([50, 51])
+    test.add(r["ids"], r["text"], r["image"], r["label"])
+    test.flush()
+    train.skip(["p0099"], ["no usable text or image"])
+    assert train.commit() == CommitSummary("train", 11, 1)
+    assert staged(test) == ["chunk-000001.h5"]
+    assert test.commit() == CommitSummary("test", 2, 0)
+    assert load_split(cache, "train").ids == rows(range(11))["ids"] and load_split(cache, "test").ids == r["ids"]
+    assert not staging_dir(cache).exists()

@@ -117,3 +117,19 @@ def test_root_attributes_keep_class_names_readable_and_refuse_extras_that_shadow
     with pytest.raises(ValueError, match=r"^extra attribute 'model' would shadow a required one$"):
         write_split(tmp_path / "d.h5", "train", shadowing, ids=["a"], text=np.ones((1, 2)), image=np.ones((1, 2)),
                     label=[1])
+
+
+def test_a_placeholder_flag_and_provenance_json_survive_the_file(tmp_path):
+    """placeholder=True written and read back True (a model name that is not a placeholder's, no note);
+    the JSON attributes keep non-ASCII readable."""
+    import h5py
+
+    made = Provenance(weights="random:ViT-H-14:seed=0", preprocessing={"stopwords": "哈工大停用词表"}, placeholder=True)
+    meta = CacheMeta(model="ViT-H-14", embed_dim=2, labels=("a", "b"), fingerprint="fp", provenance=made)
+    path = tmp_path / "c.h5"
+    write_split(path, "train", meta, ids=["a"], text=np.ones((1, 2)), image=np.ones((1, 2)), label=[1])
+    read = validate(path)
+    assert read.placeholder and read.provenance == made
+    with h5py.File(path, "r") as f:
+        assert f.attrs["placeholder_weights"] == "true"
+        assert f.attrs["preprocessing"] == '{"stopwords": "哈工大停用词表"}'
