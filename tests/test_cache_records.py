@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
@@ -133,3 +134,32 @@ def test_a_placeholder_flag_and_provenance_json_survive_the_file(tmp_path):
     with h5py.File(path, "r") as f:
         assert f.attrs["placeholder_weights"] == "true"
         assert f.attrs["preprocessing"] == '{"stopwords": "哈工大停用词表"}'
+
+
+def test_the_lock_file_signs_its_holder_and_a_lock_file_deleted_under_us_is_made_again(tmp_path, monkeypatch):
+    import re
+    import socket
+    import sys
+
+    from sgmft_cache import lock
+
+    cache = tmp_path / "c.h5"
+    monkeypatch.setattr(sys, "argv", ["sgmft", "extract", "--note", "two\nlines", "x" * 400])
+    lock.release(cache)  # never taken: nothing to undo
+    real_flock, calls = lock.fcntl.flock, []
+
+    def flock(fd, op):  # the first time, the holder deletes the file just as we lock it
+        real_flock(fd, op)
+        calls.append(fd)
+        if len(calls) == 1:
+            lock_path(cache).unlink()
+
+    monkeypatch.setattr(lock.fcntl, "flock", flock)
+    with lock.cache_lock(cache):
+        assert len(calls) == 2 and lock_path(cache).exists()  # the deleted one left, a new one locked and signed
+        info = holder(cache)
+        assert info["pid"] == os.getpid() and info["host"] == socket.gethostname()
+        assert info["command"] == ("sgmft extract --note two lines " + "x" * 400)[:300]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", info["since"])
+        assert _describe(info) == f"pid {os.getpid()} on {socket.gethostname()} since {info['since']}: {info['command']}"
+    assert not lock_path(cache).exists()
