@@ -315,3 +315,56 @@ def test_a_cache_with_only_the_contracts_five_datasets_reads_as_posts_of_the_pap
         np.testing.assert_array_equal(data.text.float().numpy(), text)
         np.testing.assert_array_equal(data.images.float().numpy(), image.astype(np.float32))
     assert load_skipped(path, "train") == {} and load_dropped_images(path, "train") == {}
+
+
+def test_the_writers_refusals_say_what_was_wrong(tmp_path):
+    import re
+    from dataclasses import replace
+
+    path = tmp_path / "c.h5"
+    with pytest.raises(ValueError, match=r"^feature dtype must be float32 or float16, not float64$"):
+        CacheWriter(path, "train", META, dtype="float64")
+    w = CacheWriter(path, "train", META)
+    r = _rows(3)
+    sets, offsets = np.ones((4, 8)), [0, 1, 3, 4]
+    cases = [
+        (dict(images=sets), "add() needs images and image_offsets together"),
+        (dict(image_offsets=offsets), "add() needs images and image_offsets together"),
+        (dict(images=np.ones((4, 5)), image_offsets=offsets), "add(): images must be [M, 8], got (4, 5)"),
+        (dict(images=np.ones((4, 8, 1)), image_offsets=offsets), "add(): images must be [M, 8], got (4, 8, 1)"),
+        (dict(images=sets, image_offsets=[0, 1, 3, 5]), "add(): image_offsets "),
+    ]
+    for kw, message in cases:
+        with pytest.raises(ValueError, match="^" + re.escape(message)):
+            w.add(r["ids"], r["text"], None if "images" in kw else r["image"], r["label"], **kw)
+    for text, image, label, got in ((r["text"], r["image"], r["label"][:2], "(3, 8), (3, 8), (2,)"),
+                                    (r["text"], r["image"][:, :5], r["label"], "(3, 8), (3, 5), (3,)"),
+                                    (r["text"][:2], r["image"], r["label"], "(2, 8), (3, 8), (3,)")):
+        with pytest.raises(ValueError, match=re.escape(f"add() expects text/image [3, 8] and 3 labels; got {got}")):
+            w.add(r["ids"], text, image, label)
+    w.add(r["ids"], r["text"], r["image"], r["label"])
+    w.flush()
+    w.close()  # a writer that died: its chunk stays staged
+    other = replace(META, fingerprint="fp-2")
+    with pytest.raises(CacheError, match=rf"^{path}: holds features made differently \(fingerprint fp-1 .* differs "
+                                         r"from fp-2 .*\); overwrite it \(sgmft extract --overwrite\) or write to "
+                                         r"another cache file$"):
+        CacheWriter(path, "test", other)
+
+
+def test_a_resumed_writer_numbers_its_chunks_after_the_staged_ones_and_drops_a_half_written_one(tmp_path):
+    path = tmp_path / "c.h5"
+    w = CacheWriter(path, "train", META, chunk_rows=2)
+    r = _rows(4)
+    for half in (slice(0, 2), slice(2, 4)):  # two chunks
+        w.add(r["ids"][half], r["text"][half], r["image"][half], r["label"][half])
+    (w.chunks / "chunk-000003.tmp").write_bytes(b"half")  # the one being written when the process died
+    w.close()
+    again = CacheWriter(path, "train", META, chunk_rows=2)
+    assert again.chunks == tmp_path / "c.h5.staging" / "train"  # beside the cache, where a user finds it
+    assert sorted(p.name for p in again.chunks.iterdir()) == ["chunk-000001.h5", "chunk-000002.h5"]
+    more = _rows(2, seed=1, prefix="q")
+    again.add(more["ids"], more["text"], more["image"], more["label"])
+    assert sorted(p.name for p in again.chunks.iterdir())[-1] == "chunk-000003.h5"
+    again.commit()
+    assert load_split(path, "train").ids == r["ids"] + more["ids"]
