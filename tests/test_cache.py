@@ -342,6 +342,12 @@ def test_the_writers_refusals_say_what_was_wrong(tmp_path):
                                     (r["text"][:2], r["image"], r["label"], "(2, 8), (3, 8), (3,)")):
         with pytest.raises(ValueError, match=re.escape(f"add() expects text/image [3, 8] and 3 labels; got {got}")):
             w.add(r["ids"], text, image, label)
+    for kw, message in ((dict(has_text=[True, False]), "add(): a mask has 2 entries for 3 rows"),
+                        (dict(dropped_images=["", ""]), "add(): dropped_images has 2 entries for 3 rows"),
+                        (dict(images=sets, image_offsets=offsets),
+                         "add(): image must be each post's first image in images (or None to take it from there)")):
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            w.add(r["ids"], r["text"], r["image"], r["label"], **kw)
     w.add(r["ids"], r["text"], r["image"], r["label"])
     w.flush()
     w.close()  # a writer that died: its chunk stays staged
@@ -368,3 +374,17 @@ def test_a_resumed_writer_numbers_its_chunks_after_the_staged_ones_and_drops_a_h
     assert sorted(p.name for p in again.chunks.iterdir())[-1] == "chunk-000003.h5"
     again.commit()
     assert load_split(path, "train").ids == r["ids"] + more["ids"]
+
+
+def test_a_writer_takes_torch_tensors_as_the_encoders_give_them(tmp_path):
+    """bfloat16 and still attached to a graph (numpy takes neither), masks as bool tensors."""
+    r = _rows(3)
+    text = torch.tensor(r["text"], dtype=torch.bfloat16, requires_grad=True) * 1.0
+    w = CacheWriter(tmp_path / "c.h5", "train", META)
+    w.add(r["ids"], text, torch.tensor(r["image"]), torch.tensor(r["label"]), has_text=torch.tensor([True, False, True]))
+    w.commit()
+    data = load_split(tmp_path / "c.h5", "train")
+    expected = text.detach().float().numpy() * np.array([1, 0, 1])[:, None]
+    np.testing.assert_array_equal(data.text.numpy(), expected)
+    np.testing.assert_array_equal(data.image.numpy(), r["image"].astype(np.float32))
+    assert data.has_text.tolist() == [True, False, True] and data.label.tolist() == r["label"].tolist()
