@@ -306,8 +306,8 @@ def test_a_temporary_of_a_live_process_is_kept_and_of_a_dead_one_removed(tmp_pat
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     assert _alive(os.getpid()) and not _alive(dead.pid)
-    dest = tmp_path / "c.h5"
-    mine, theirs = tmp_path / f".c.h5.tmp-{os.getpid()}", tmp_path / f".c.h5.tmp-{dead.pid}"
+    dest = tmp_path / "my-cache-2.h5"  # dashes in the name: the pid is what follows the last one
+    mine, theirs = tmp_path / f".my-cache-2.h5.tmp-{os.getpid()}", tmp_path / f".my-cache-2.h5.tmp-{dead.pid}"
     for p in (mine, theirs):
         p.write_bytes(b"half")
     remove_dead_temporaries(dest)
