@@ -491,3 +491,17 @@ def test_a_writer_stages_a_chunk_every_chunk_rows_and_its_commit_says_what_it_ho
     assert test.commit() == CommitSummary("test", 2, 0)
     assert load_split(cache, "train").ids == rows(range(11))["ids"] and load_split(cache, "test").ids == r["ids"]
     assert not staging_dir(cache).exists()
+
+
+def test_a_third_commit_reads_the_runs_the_second_one_mapped(tmp_path):
+    """The second commit interleaves its rows with the first's (runs starting inside segments); the third
+    reads that placement back from the file and must keep every row where it was."""
+    cache = tmp_path / "c.h5"
+    order = [f"p{k:04d}" for k in range(30)]
+    commit(cache, range(0, 20, 2), order)
+    commit(cache, range(1, 20, 2), order)
+    commit(cache, range(20, 30), order)
+    data = load_split(cache, "train")
+    assert data.ids == order
+    np.testing.assert_array_equal(data.text[:, 0].numpy(), np.arange(30))
+    np.testing.assert_array_equal(data.image[:, 0].numpy(), -np.arange(30))
