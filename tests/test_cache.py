@@ -388,3 +388,48 @@ def test_a_writer_takes_torch_tensors_as_the_encoders_give_them(tmp_path):
     np.testing.assert_array_equal(data.text.numpy(), expected)
     np.testing.assert_array_equal(data.image.numpy(), r["image"].astype(np.float32))
     assert data.has_text.tolist() == [True, False, True] and data.label.tolist() == r["label"].tolist()
+
+
+def _replace(name, data):
+    def damage(f):
+        del f["train"][name]
+        f["train"].create_dataset(name, data=data)
+    return damage
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (_replace("id", np.array([["a", "b", "c"]], dtype=h5py.string_dtype())), "/train/id must be one-dimensional"),
+        (_replace("id", np.arange(3)), "/train/id has dtype int64, expected utf-8 strings (write ids as text)"),
+        (_replace("text", np.zeros((3, 8), np.float64)), "/train/text has dtype float64, expected float32 or float16"),
+        (_replace("label", np.zeros(3, np.float64)), "/train/label has dtype float64, expected int64"),
+        (lambda f: f["train/label"].__setitem__(2, 3), "/train/label holds 3, outside -1..2"),
+        (lambda f: f["train/id"].__setitem__(0, "p2"), "/train/id repeats id 'p2'"),
+        (lambda f: f["train"].__delitem__("skipped_reason"), "/train/skipped_id and /train/skipped_reason do not match"),
+        (_replace("skipped_reason", np.array(["a", "b"], dtype=h5py.string_dtype())),
+         "/train/skipped_id and /train/skipped_reason do not match"),
+        (lambda f: f["train"].create_dataset("dropped_images", data=np.array(["", ""], dtype=h5py.string_dtype())),
+         "/train/dropped_images has shape (2,), expected [3]"),
+    ],
+)
+def test_validator_refusals_word_for_word(tmp_path, damage, message):
+    path = tmp_path / "feats.h5"
+    write_split(path, "train", META, **_rows(3))
+    _corrupt(path, damage)
+    with pytest.raises(CacheError) as e:
+        validate(path)
+    assert str(e.value).startswith(f"{path}: {message}"), str(e.value)
+
+
+def test_root_attributes_of_other_tools_are_kept_apart_from_the_provenance(tmp_path):
+    path = tmp_path / "feats.h5"
+    write_split(path, "train", META, **_rows(3))
+    with h5py.File(path, "a") as f:
+        f.attrs["their_tool"] = "v3"
+        f.attrs["model"] = "tiny"  # an older cache of the test encoder, from before the placeholder flag
+        del f.attrs["placeholder_weights"]
+    meta = validate(path)
+    assert set(meta.extra) == {"their_tool", "content_id"}  # provenance keys and the contract's are not extras
+    assert meta.extra["their_tool"] == "v3"
+    assert meta.provenance.precision == "fp32" and meta.placeholder  # the legacy rule reads the model name
