@@ -433,3 +433,52 @@ def test_root_attributes_of_other_tools_are_kept_apart_from_the_provenance(tmp_p
     assert set(meta.extra) == {"their_tool", "content_id"}  # provenance keys and the contract's are not extras
     assert meta.extra["their_tool"] == "v3"
     assert meta.provenance.precision == "fp32" and meta.placeholder  # the legacy rule reads the model name
+
+
+def _attr(name, value):
+    return lambda f: f.attrs.__setitem__(name, value)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda f: [f.attrs.__delitem__(a) for a in ("model", "labels")],
+         "missing root attribute(s) model, labels: not written by sgmft"),
+        (_attr("embed_dim", "8"), "root attribute embed_dim is '8' (str), expected an integer"),
+        (_attr("version", True), "root attribute version is np.True_ (bool), expected an integer"),
+        (_attr("embed_dim", 0), "embed_dim must be a positive integer"),
+        (_attr("labels", "home, work"), "labels attribute is not a JSON list"),
+        (_attr("labels", "[1, 2, 3]"), "labels attribute must be a JSON list of class names"),
+        (_attr("labels", '{"a": 1}'), "labels attribute must be a JSON list of class names"),
+        (_attr("labels", '["home", "home", "work"]'), "labels attribute repeats a class name"),
+        (lambda f: f["train"].create_dataset("has_text", data=np.ones(3, bool)),
+         "version 1 but a split holds version-2 datasets (has_text, images, ...): set version=2"),
+    ],
+)
+def test_root_refusals_word_for_word(tmp_path, damage, message):
+    path = tmp_path / "feats.h5"
+    write_split(path, "train", META, **_rows(3))
+    _corrupt(path, damage)
+    with pytest.raises(CacheError) as e:
+        validate(path)
+    assert str(e.value) == f"{path}: {message}"
+
+
+def test_files_that_are_no_cache_and_caches_at_the_edges(tmp_path):
+    with pytest.raises(CacheError) as e:
+        validate(tmp_path)
+    assert str(e.value) == f"{tmp_path}: is a directory, not a feature cache file"
+    broken = tmp_path / "broken.h5"
+    write_split(broken, "train", META, **_rows(3))
+    broken.write_bytes(broken.read_bytes()[:3000])  # an HDF5 signature, a truncated body
+    with pytest.raises(CacheError, match=rf"^{broken}: cannot be read as HDF5 \(.+\)$"):
+        validate(broken)
+    empty = tmp_path / "empty.h5"
+    with h5py.File(empty, "w") as f:
+        f.attrs.update(format="sgmft-cache", version=1, model="m", embed_dim=1, fingerprint="fp",
+                       labels=np.bytes_('["家", "工作"]'.encode("utf-8")))  # attributes as bytes: read as UTF-8
+    assert validate(empty).labels == ("家", "工作") and validate(empty).embed_dim == 1  # one dimension is fine
+    with pytest.raises(CacheError) as e:
+        validate(empty, require_splits=["train"])
+    assert str(e.value) == (f"{empty}: split 'train' is missing (splits present: none); "
+                            "write it with `sgmft extract --split train`")
