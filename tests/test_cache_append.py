@@ -505,3 +505,25 @@ def test_a_third_commit_reads_the_runs_the_second_one_mapped(tmp_path):
     assert data.ids == order
     np.testing.assert_array_equal(data.text[:, 0].numpy(), np.arange(30))
     np.testing.assert_array_equal(data.image[:, 0].numpy(), -np.arange(30))
+
+
+def test_one_post_in_two_splits_is_refused_word_for_word_and_notes_only_where_pictures_were_dropped(tmp_path):
+    cache = tmp_path / "c.h5"
+    assert segment_dir(cache) == tmp_path / "c.h5.d"  # the folder beside the file (README "appending commit")
+    commit(cache, range(4))
+    w = CacheWriter(cache, "test", META)
+    r = rows([2, 9])
+    w.add(r["ids"], r["text"], r["image"], r["label"])
+    with pytest.raises(CacheError) as e:
+        w.commit()
+    assert str(e.value) == (f"{cache}: 1 id(s) are in both /train and /test, e.g. 'p0002': a post must be in one split "
+                            "(were splits extracted with different --seed, --test-fraction or split columns?); "
+                            "re-extract into a new cache or with --overwrite")
+    from sgmft_cache import load_dropped_images
+
+    w = CacheWriter(cache, "val", META, chunk_rows=2)
+    a, b = rows([20, 21]), rows([22, 23])
+    w.add(a["ids"], a["text"], a["image"], a["label"])  # no notes given: nothing dropped
+    w.add(b["ids"], b["text"], b["image"], b["label"], dropped_images=["", "2: b.jpg: unreadable"])
+    w.commit()
+    assert load_dropped_images(cache, "val") == {"p0023": "2: b.jpg: unreadable"}
